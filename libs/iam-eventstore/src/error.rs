@@ -1,0 +1,99 @@
+//! The one error type of the event store.
+
+use std::sync::Arc;
+
+use crate::event::{Claim, ExpectedRevision};
+
+/// Everything that can go wrong with the event log.
+///
+/// The first variants are refusals of one append (nothing was written); the
+/// last ones are failures of the store itself.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    /// The stream is not at the revision the append expected.
+    #[error(
+        "stream `{stream}` is at {}, but the append expected {expected}",
+        current.map_or_else(|| "no stream".to_owned(), |r| format!("revision {r}"))
+    )]
+    WrongExpectedVersion {
+        /// The stream appended to.
+        stream: String,
+        /// What the append expected.
+        expected: ExpectedRevision,
+        /// The stream's current revision; `None` when the stream does not exist.
+        current: Option<u64>,
+    },
+
+    /// A uniqueness claim of the append is held by another stream.
+    #[error("{claim} is already claimed by stream `{holder}`")]
+    ClaimHeld {
+        /// The claim that could not be taken.
+        claim: Claim,
+        /// The stream that holds it.
+        holder: String,
+    },
+
+    /// The append released a claim that another stream holds.
+    #[error(
+        "{claim} is held by stream `{holder}`, not by `{stream}`, so `{stream}` cannot release it"
+    )]
+    ClaimNotOwned {
+        /// The claim that could not be released.
+        claim: Claim,
+        /// The stream that tried to release it.
+        stream: String,
+        /// The stream that holds it.
+        holder: String,
+    },
+
+    /// The append itself is malformed (for example an empty stream name or the
+    /// same event id twice).
+    #[error("invalid append: {0}")]
+    InvalidAppend(String),
+
+    /// The database URL is not one this crate can open.
+    #[error("invalid database URL: {0}")]
+    InvalidUrl(String),
+
+    /// The database refused or failed an operation.
+    #[error("database error: {0}")]
+    Database(#[source] Arc<sqlx::Error>),
+
+    /// The schema could not be brought up to date.
+    #[error("schema migration failed: {0}")]
+    Migration(#[source] Arc<sqlx::migrate::MigrateError>),
+
+    /// A stored row could not be read back (for example malformed JSON).
+    #[error("corrupt row in the event log: {0}")]
+    Corrupt(String),
+
+    /// The store's writer has stopped (the store is shutting down).
+    #[error("the event store's writer has stopped")]
+    WriterStopped,
+}
+
+impl Error {
+    /// Whether this is a refusal of the append (as opposed to a store failure):
+    /// such an append wrote nothing and retrying it unchanged will fail again.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            Error::WrongExpectedVersion { .. }
+                | Error::ClaimHeld { .. }
+                | Error::ClaimNotOwned { .. }
+                | Error::InvalidAppend(_)
+        )
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(error: sqlx::Error) -> Self {
+        Error::Database(Arc::new(error))
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for Error {
+    fn from(error: sqlx::migrate::MigrateError) -> Self {
+        Error::Migration(Arc::new(error))
+    }
+}

@@ -1,0 +1,369 @@
+//! The projector runner: one task per projector, checkpoints, retries,
+//! `wait_for`, lag and rebuild.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use iam_eventstore::{Backend, EventStore, RecordedEvent};
+use sqlx::{Any, Transaction};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use crate::{Error, Projector, ReadModels, Result};
+
+/// Events applied in one transaction at most.
+const BATCH_SIZE: usize = 500;
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// The projectors to run, before they start.
+#[derive(Debug)]
+pub struct Runner {
+    store: Arc<dyn EventStore>,
+    read_models: ReadModels,
+    projectors: Vec<Arc<dyn Projector>>,
+}
+
+impl std::fmt::Debug for dyn Projector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Runner {
+    /// A runner over `store` that writes to `read_models`.
+    pub fn new(store: Arc<dyn EventStore>, read_models: ReadModels) -> Self {
+        Self {
+            store,
+            read_models,
+            projectors: Vec::new(),
+        }
+    }
+
+    /// Adds a projector.
+    #[must_use]
+    pub fn with(mut self, projector: impl Projector) -> Self {
+        self.projectors.push(Arc::new(projector));
+        self
+    }
+
+    /// Starts every projector from its checkpoint.
+    pub async fn start(self) -> Result<RunnerHandle> {
+        let mut running = Vec::with_capacity(self.projectors.len());
+        for projector in self.projectors {
+            let position = load_checkpoint(&self.read_models, projector.name()).await?;
+            let (checkpoint, checkpoint_receiver) = watch::channel(position);
+            let (control, control_receiver) = mpsc::channel(4);
+            let task = tokio::spawn(
+                ProjectorTask {
+                    store: self.store.clone(),
+                    read_models: self.read_models.clone(),
+                    projector: projector.clone(),
+                    checkpoint,
+                }
+                .run(control_receiver),
+            );
+            running.push(Running {
+                name: projector.name(),
+                checkpoint: checkpoint_receiver,
+                control,
+                task,
+            });
+        }
+        Ok(RunnerHandle {
+            store: self.store,
+            projectors: running,
+        })
+    }
+}
+
+/// How far one projector has come.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectorStatus {
+    /// The projector's name.
+    pub name: &'static str,
+    /// The position of the last event it has applied (0: none).
+    pub checkpoint: u64,
+    /// Events in the log that it has not applied yet.
+    pub lag: u64,
+}
+
+/// The running projectors. Dropping the handle stops them.
+#[derive(Debug)]
+pub struct RunnerHandle {
+    store: Arc<dyn EventStore>,
+    projectors: Vec<Running>,
+}
+
+#[derive(Debug)]
+struct Running {
+    name: &'static str,
+    checkpoint: watch::Receiver<u64>,
+    control: mpsc::Sender<Control>,
+    task: JoinHandle<()>,
+}
+
+#[derive(Debug)]
+enum Control {
+    Rebuild(oneshot::Sender<Result<()>>),
+}
+
+impl Drop for RunnerHandle {
+    fn drop(&mut self) {
+        for running in &self.projectors {
+            running.task.abort();
+        }
+    }
+}
+
+impl RunnerHandle {
+    /// Waits until every projector has applied the log up to `position`:
+    /// then a read of any read model includes the event at `position`.
+    pub async fn wait_for(&self, position: u64) -> Result<()> {
+        for running in &self.projectors {
+            let mut checkpoint = running.checkpoint.clone();
+            checkpoint
+                .wait_for(|&checkpoint| checkpoint >= position)
+                .await
+                .map_err(|_| Error::Stopped)?;
+        }
+        Ok(())
+    }
+
+    /// Each projector's checkpoint and lag behind the head of the log.
+    pub async fn status(&self) -> Result<Vec<ProjectorStatus>> {
+        let head = self.store.head_position().await?;
+        Ok(self
+            .projectors
+            .iter()
+            .map(|running| {
+                let checkpoint = *running.checkpoint.borrow();
+                ProjectorStatus {
+                    name: running.name,
+                    checkpoint,
+                    lag: head.saturating_sub(checkpoint),
+                }
+            })
+            .collect())
+    }
+
+    /// The largest lag of any projector, in events.
+    pub async fn lag(&self) -> Result<u64> {
+        Ok(self
+            .status()
+            .await?
+            .iter()
+            .map(|status| status.lag)
+            .max()
+            .unwrap_or(0))
+    }
+
+    /// Empties the tables of projector `name`, resets its checkpoint and
+    /// replays the log into them; returns once the reset is done (the replay
+    /// goes on in the background: `wait_for` the head to wait for it).
+    pub async fn rebuild(&self, name: &str) -> Result<()> {
+        let running = self
+            .projectors
+            .iter()
+            .find(|running| running.name == name)
+            .ok_or_else(|| Error::UnknownProjector(name.to_owned()))?;
+        let (reply, answer) = oneshot::channel();
+        running
+            .control
+            .send(Control::Rebuild(reply))
+            .await
+            .map_err(|_| Error::Stopped)?;
+        answer.await.map_err(|_| Error::Stopped)?
+    }
+}
+
+struct ProjectorTask {
+    store: Arc<dyn EventStore>,
+    read_models: ReadModels,
+    projector: Arc<dyn Projector>,
+    checkpoint: watch::Sender<u64>,
+}
+
+impl ProjectorTask {
+    async fn run(self, mut control: mpsc::Receiver<Control>) {
+        let name = self.projector.name();
+        let mut subscription = self.store.subscribe_all(*self.checkpoint.borrow() + 1);
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            tokio::select! {
+                Some(Control::Rebuild(reply)) = control.recv() => {
+                    let reset = reset(&self.read_models, &*self.projector).await;
+                    if reset.is_ok() {
+                        tracing::info!(projector = name, "rebuilding from the start of the log");
+                        self.checkpoint.send_replace(0);
+                        subscription = self.store.subscribe_all(1);
+                    }
+                    let _ = reply.send(reset);
+                }
+                batch = subscription.next_batch(BATCH_SIZE) => {
+                    let applied = match batch {
+                        Ok(events) => self.apply_until_done(&events).await,
+                        Err(error) => Err(error.into()),
+                    };
+                    match applied {
+                        Ok(()) => backoff = FIRST_BACKOFF,
+                        Err(error) => {
+                            // Reading the log failed; the subscription keeps its place.
+                            tracing::warn!(projector = name, error = %error, "cannot read the log; retrying");
+                            tokio::time::sleep(backoff).await;
+                            backoff = (backoff * 2).min(MAX_BACKOFF);
+                        }
+                    }
+                    if *self.checkpoint.borrow() + 1 != subscription.next_position() {
+                        // Another process moved the checkpoint: follow it.
+                        subscription = self.store.subscribe_all(*self.checkpoint.borrow() + 1);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Applies `events`, retrying with backoff until it succeeds; a failing
+    /// batch leaves rows and checkpoint as they were before each attempt.
+    async fn apply_until_done(&self, events: &[RecordedEvent]) -> Result<()> {
+        let name = self.projector.name();
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            let expected = *self.checkpoint.borrow();
+            match apply_batch(&self.read_models, &*self.projector, expected, events).await {
+                Ok(Applied::Done(position)) => {
+                    self.checkpoint.send_replace(position);
+                    metrics::gauge!("iam_projection_checkpoint", "projector" => name)
+                        .set(position as f64);
+                    return Ok(());
+                }
+                Ok(Applied::Superseded(position)) => {
+                    tracing::info!(
+                        projector = name,
+                        position,
+                        "checkpoint moved by another process"
+                    );
+                    self.checkpoint.send_replace(position);
+                    return Ok(());
+                }
+                Err(error) => {
+                    metrics::counter!("iam_projection_failures_total", "projector" => name)
+                        .increment(1);
+                    tracing::error!(projector = name, error = %error, retry_in = ?backoff, "batch failed; rolled back");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+}
+
+enum Applied {
+    /// The batch is applied; the checkpoint is now this position.
+    Done(u64),
+    /// Another process had already moved the checkpoint (to this position);
+    /// nothing was applied.
+    Superseded(u64),
+}
+
+async fn begin(read_models: &ReadModels) -> Result<Transaction<'static, Any>> {
+    Ok(match read_models.backend() {
+        // Take SQLite's write lock up front: a deferred transaction that reads
+        // first fails outright when the log's writer commits in between.
+        Backend::Sqlite => read_models.pool().begin_with("BEGIN IMMEDIATE").await?,
+        Backend::Postgres => read_models.pool().begin().await?,
+    })
+}
+
+/// Applies `events` and moves the checkpoint from `expected` to the last
+/// event's position, in one transaction.
+async fn apply_batch(
+    read_models: &ReadModels,
+    projector: &dyn Projector,
+    expected: u64,
+    events: &[RecordedEvent],
+) -> Result<Applied> {
+    let Some(last) = events.last() else {
+        return Ok(Applied::Done(expected));
+    };
+    let mut tx = begin(read_models).await?;
+    projector.apply(&mut tx, events).await?;
+    let moved = sqlx::query(
+        "UPDATE projection_checkpoints SET position = $1 WHERE name = $2 AND position = $3",
+    )
+    .bind(last.position as i64)
+    .bind(projector.name())
+    .bind(expected as i64)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if moved != 1 {
+        tx.rollback().await?;
+        let position = load_checkpoint(read_models, projector.name()).await?;
+        return Ok(Applied::Superseded(position));
+    }
+    tx.commit().await?;
+    Ok(Applied::Done(last.position))
+}
+
+/// The checkpoint of `name`, created at 0 when the projector is new.
+async fn load_checkpoint(read_models: &ReadModels, name: &str) -> Result<u64> {
+    sqlx::query("INSERT INTO projection_checkpoints (name, position) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING")
+        .bind(name)
+        .execute(read_models.pool())
+        .await?;
+    let position: i64 =
+        sqlx::query_scalar("SELECT position FROM projection_checkpoints WHERE name = $1")
+            .bind(name)
+            .fetch_one(read_models.pool())
+            .await?;
+    Ok(position as u64)
+}
+
+/// Empties the projector's tables and sets its checkpoint to 0, atomically.
+async fn reset(read_models: &ReadModels, projector: &dyn Projector) -> Result<()> {
+    let mut tx = begin(read_models).await?;
+    for table in projector.tables() {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query(
+        "INSERT INTO projection_checkpoints (name, position) VALUES ($1, 0) \
+         ON CONFLICT (name) DO UPDATE SET position = 0",
+    )
+    .bind(projector.name())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Rebuilds `projector` from the whole log, without a running runner (the
+/// operator's offline rebuild): resets it, then applies the log up to its
+/// current head. Returns the position it reached.
+pub async fn rebuild(
+    store: &dyn EventStore,
+    read_models: &ReadModels,
+    projector: &dyn Projector,
+) -> Result<u64> {
+    reset(read_models, projector).await?;
+    let mut checkpoint = 0;
+    loop {
+        let events = store.read_all(checkpoint + 1, BATCH_SIZE).await?;
+        if events.is_empty() {
+            return Ok(checkpoint);
+        }
+        checkpoint = match apply_batch(read_models, projector, checkpoint, &events).await? {
+            Applied::Done(position) => position,
+            Applied::Superseded(_) => {
+                return Err(Error::Apply {
+                    projector: projector.name().to_owned(),
+                    position: checkpoint + 1,
+                    reason: "another process is running this projector; stop it before an offline rebuild"
+                        .into(),
+                });
+            }
+        };
+    }
+}
