@@ -57,11 +57,11 @@ pub enum Error {
 
     /// The database refused or failed an operation.
     #[error("database error: {0}")]
-    Database(#[source] Arc<sqlx::Error>),
+    Database(Arc<sqlx::Error>),
 
     /// The schema could not be brought up to date.
     #[error("schema migration failed: {0}")]
-    Migration(#[source] Arc<sqlx::migrate::MigrateError>),
+    Migration(Arc<sqlx::migrate::MigrateError>),
 
     /// A stored row could not be read back (for example malformed JSON).
     #[error("corrupt row in the event log: {0}")]

@@ -67,16 +67,19 @@ impl PostgresEventStore {
     /// Connects with `options`, requiring durable commits.
     pub async fn connect_with(options: PgConnectOptions) -> Result<Self> {
         let options = options.options([("synchronous_commit", "on")]);
+        // One direct connection first: it reports why a server cannot be
+        // reached (a pool would only report that it timed out), runs the
+        // migrations, then becomes the writer's connection.
+        let mut connection = PgConnection::connect_with(&options).await?;
+        let mut migrator = sqlx::migrate!("./migrations/postgres");
+        migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
+        migrator.run(&mut connection).await?;
+        let head_position = head(&mut connection).await?;
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options.clone())
-            .await?;
-        let mut migrator = sqlx::migrate!("./migrations/postgres");
-        migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
-        migrator.run(&pool).await?;
+            .connect_lazy_with(options.clone());
 
-        let head_position = head(&pool).await?;
         let (head, _) = watch::channel(head_position);
         let mut listener = PgListener::connect_with(&pool).await?;
         listener.listen(NOTIFY_CHANNEL).await?;
@@ -84,7 +87,7 @@ impl PostgresEventStore {
         let writer = Writer::spawn(
             PgGroupCommit {
                 options,
-                connection: None,
+                connection: Some(connection),
             },
             head.clone(),
         );

@@ -51,6 +51,9 @@ impl Writer {
     /// Starts the writer task; it ends when the last handle is dropped.
     /// `head` is advanced after every commit so that subscribers wake up.
     pub(crate) fn spawn(committer: impl GroupCommit, head: watch::Sender<u64>) -> Self {
+        // Register the counters at zero so that they are exported before the first append.
+        metrics::counter!("iam_eventstore_events_appended_total").increment(0);
+        metrics::counter!("iam_eventstore_appends_total", "outcome" => "ok").increment(0);
         let (requests, receiver) = mpsc::channel(QUEUE_DEPTH);
         tokio::spawn(run(committer, receiver, head));
         Self { requests }

@@ -7,11 +7,11 @@ use std::sync::Arc;
 pub enum Error {
     /// The read-model database refused or failed an operation.
     #[error("read-model database error: {0}")]
-    Database(#[source] Arc<sqlx::Error>),
+    Database(Arc<sqlx::Error>),
 
     /// The read-model schema could not be brought up to date.
     #[error("read-model schema migration failed: {0}")]
-    Migration(#[source] Arc<sqlx::migrate::MigrateError>),
+    Migration(Arc<sqlx::migrate::MigrateError>),
 
     /// Reading the event log failed.
     #[error(transparent)]

@@ -1,0 +1,160 @@
+//! Settings from the environment (see `SPEC.md` §3 and the README).
+
+use std::env::{self, VarError};
+use std::time::Duration;
+
+/// Everything `iamd` reads from its environment.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address to bind (`IAM_LISTEN`); port 0 picks a free port.
+    pub listen: String,
+    /// `sqlite://PATH` or `postgres://...` (`IAM_DATABASE_URL`).
+    pub database_url: String,
+    /// Lifetime of a login session (`IAM_SESSION_TTL_SECS`).
+    pub session_ttl: Duration,
+    /// Where traces go over OTLP (`OTEL_EXPORTER_OTLP_ENDPOINT`); `None`: nowhere.
+    pub otlp_endpoint: Option<String>,
+    /// `/readyz` answers 503 while a projector is more than this many
+    /// events behind the log (`IAM_READY_MAX_LAG`).
+    pub ready_max_lag: u64,
+}
+
+/// A setting that cannot be used; the message names the variable.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// The variable is set but is not valid UTF-8.
+    #[error("{0} is not valid UTF-8")]
+    NotUnicode(&'static str),
+    /// The variable's value is not one the service understands.
+    #[error("{variable} is invalid: {reason}")]
+    Invalid {
+        /// The variable.
+        variable: &'static str,
+        /// What is wrong, and what is expected.
+        reason: String,
+    },
+}
+
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+const DEFAULT_DATABASE_URL: &str = "sqlite://data/iam.db";
+const DEFAULT_SESSION_TTL_SECS: u64 = 900;
+const DEFAULT_READY_MAX_LAG: u64 = 1000;
+
+impl Settings {
+    /// Reads the settings from the process environment.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_lookup(env::var)
+    }
+
+    /// Reads the settings through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(
+        lookup: impl Fn(&'static str) -> Result<String, VarError>,
+    ) -> Result<Self, SettingsError> {
+        let get = |name: &'static str| match lookup(name) {
+            Ok(value) if value.trim().is_empty() => Ok(None),
+            Ok(value) => Ok(Some(value.trim().to_owned())),
+            Err(VarError::NotPresent) => Ok(None),
+            Err(VarError::NotUnicode(_)) => Err(SettingsError::NotUnicode(name)),
+        };
+        let database_url = get("IAM_DATABASE_URL")?.unwrap_or_else(|| DEFAULT_DATABASE_URL.into());
+        if iam_eventstore::Backend::of_url(&database_url).is_none() {
+            return Err(SettingsError::Invalid {
+                variable: "IAM_DATABASE_URL",
+                reason:
+                    "expected `sqlite://PATH` (embedded) or `postgres://USER@HOST:PORT/DATABASE`"
+                        .into(),
+            });
+        }
+        Ok(Self {
+            listen: get("IAM_LISTEN")?.unwrap_or_else(|| DEFAULT_LISTEN.into()),
+            database_url,
+            session_ttl: Duration::from_secs(positive(
+                "IAM_SESSION_TTL_SECS",
+                get("IAM_SESSION_TTL_SECS")?,
+                DEFAULT_SESSION_TTL_SECS,
+            )?),
+            otlp_endpoint: get("OTEL_EXPORTER_OTLP_ENDPOINT")?,
+            ready_max_lag: positive(
+                "IAM_READY_MAX_LAG",
+                get("IAM_READY_MAX_LAG")?,
+                DEFAULT_READY_MAX_LAG,
+            )?,
+        })
+    }
+}
+
+fn positive(
+    variable: &'static str,
+    value: Option<String>,
+    default: u64,
+) -> Result<u64, SettingsError> {
+    let Some(value) = value else {
+        return Ok(default);
+    };
+    match value.parse::<u64>() {
+        Ok(number) if number > 0 => Ok(number),
+        _ => Err(SettingsError::Invalid {
+            variable,
+            reason: format!("expected a whole number greater than 0, got `{value}`"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn settings(vars: &[(&'static str, &str)]) -> Result<Settings, SettingsError> {
+        let vars: HashMap<&str, String> = vars.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+        Settings::from_lookup(|name| vars.get(name).cloned().ok_or(VarError::NotPresent))
+    }
+
+    #[test]
+    fn defaults_follow_the_spec() {
+        let settings = settings(&[]).unwrap();
+        assert_eq!(settings.listen, "127.0.0.1:8080");
+        assert_eq!(settings.database_url, "sqlite://data/iam.db");
+        assert_eq!(settings.session_ttl, Duration::from_secs(900));
+        assert_eq!(settings.otlp_endpoint, None);
+    }
+
+    #[test]
+    fn an_unknown_database_scheme_is_refused_naming_the_variable() {
+        let error = settings(&[("IAM_DATABASE_URL", "mysql://x")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("IAM_DATABASE_URL is invalid"), "{error}");
+        assert!(
+            !error.contains("mysql://x"),
+            "the URL may hold a password: {error}"
+        );
+    }
+
+    #[test]
+    fn a_session_lifetime_must_be_a_positive_number() {
+        for bad in ["0", "-5", "ten"] {
+            let error = settings(&[("IAM_SESSION_TTL_SECS", bad)])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.starts_with("IAM_SESSION_TTL_SECS is invalid"),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_non_unicode_value_names_the_variable() {
+        let error = Settings::from_lookup(|name| {
+            if name == "IAM_DATABASE_URL" {
+                Err(VarError::NotUnicode(std::ffi::OsString::from("x")))
+            } else {
+                Err(VarError::NotPresent)
+            }
+        })
+        .unwrap_err();
+        assert_eq!(error.to_string(), "IAM_DATABASE_URL is not valid UTF-8");
+    }
+}

@@ -1,0 +1,12 @@
+//! The IAM provisioning service as a library: configuration, start-up,
+//! routes, telemetry. `main.rs` only reads the settings and calls
+//! [`startup::Application::build`]; tests start the same application on
+//! port 0.
+//!
+//! This is the only crate that knows actix-web.
+
+pub mod configuration;
+pub mod prometheus;
+mod routes;
+pub mod startup;
+pub mod telemetry;

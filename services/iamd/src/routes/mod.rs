@@ -1,0 +1,3 @@
+//! HTTP routes, one module per resource.
+
+pub(crate) mod health;

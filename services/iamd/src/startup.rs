@@ -1,0 +1,149 @@
+//! Building and running the application: open the store, start the
+//! projectors, bind the listener, serve.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use iam_eventstore::{Backend, EventStore};
+use iam_projections::{ReadModels, Runner, RunnerHandle};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tracing_actix_web::TracingLogger;
+
+use crate::configuration::Settings;
+use crate::routes::health;
+
+/// What every request handler can reach.
+#[derive(Debug)]
+pub struct AppState {
+    /// The event log.
+    pub store: Arc<dyn EventStore>,
+    /// The running projectors (`wait_for`, lag).
+    pub projections: RunnerHandle,
+    /// Rendering of `/metrics`.
+    pub prometheus: PrometheusHandle,
+    /// The readiness bound on projection lag.
+    pub ready_max_lag: u64,
+}
+
+/// A built application: listening, not yet serving.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Opens the store, starts the projectors and binds `settings.listen`.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let prometheus = crate::prometheus::handle().context("installing the metrics recorder")?;
+        let store = open_store(&settings.database_url).await?;
+        let read_models = ReadModels::connect(&settings.database_url)
+            .await
+            .context("IAM_DATABASE_URL: cannot open the read models")?;
+        let projections = Runner::new(store.clone(), read_models)
+            .start()
+            .await
+            .context("starting the projectors")?;
+
+        let listener = TcpListener::bind(&settings.listen)
+            .with_context(|| format!("IAM_LISTEN: cannot bind {}", settings.listen))?;
+        let address = listener.local_addr()?;
+        let port = address.port();
+        let state = web::Data::new(AppState {
+            store,
+            projections,
+            prometheus,
+            ready_max_lag: settings.ready_max_lag,
+        });
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(crate::prometheus::record_request))
+                .wrap(TracingLogger::default())
+                .app_data(state.clone())
+                .service(health::healthz)
+                .service(health::readyz)
+                .service(health::metrics)
+        })
+        .listen(listener)?
+        .run();
+        // Black-box tests read the port from this line: keep its wording.
+        tracing::info!("listening on http://{address}");
+        Ok(Self { port, server })
+    }
+
+    /// The port the listener is bound to (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until the server is stopped (SIGINT or SIGTERM).
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.server.await.context("the HTTP server failed")
+    }
+}
+
+/// Opens the event store, creating the SQLite file's folder when needed.
+async fn open_store(url: &str) -> anyhow::Result<Arc<dyn EventStore>> {
+    if Backend::of_url(url) == Some(Backend::Sqlite)
+        && let Some(folder) = sqlite_folder(url)
+    {
+        std::fs::create_dir_all(folder).with_context(|| {
+            format!(
+                "IAM_DATABASE_URL: cannot create the folder {}",
+                folder.display()
+            )
+        })?;
+    }
+    let store = iam_eventstore::connect(url)
+        .await
+        .context("IAM_DATABASE_URL: cannot open the event store")?;
+    tracing::info!(backend = %store.backend(), "event store open");
+    Ok(store)
+}
+
+/// The folder of the file a `sqlite:` URL names, if it names one.
+fn sqlite_folder(url: &str) -> Option<&Path> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next().unwrap_or(path);
+    if path.is_empty() || path == ":memory:" {
+        return None;
+    }
+    Path::new(path)
+        .parent()
+        .filter(|folder| !folder.as_os_str().is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::sqlite_folder;
+
+    #[test]
+    fn the_folder_of_a_sqlite_url_is_found() {
+        assert_eq!(
+            sqlite_folder("sqlite://data/iam.db"),
+            Some(Path::new("data"))
+        );
+        assert_eq!(
+            sqlite_folder("sqlite:///var/lib/iam/iam.db?mode=rwc"),
+            Some(Path::new("/var/lib/iam"))
+        );
+        assert_eq!(sqlite_folder("sqlite://iam.db"), None);
+        assert_eq!(sqlite_folder("sqlite::memory:"), None);
+    }
+}

@@ -1,0 +1,9 @@
+//! Black-box tests: each starts the real `iamd` binary on port 0 with a
+//! fresh SQLite file or a fresh PostgreSQL database, and speaks HTTP to it.
+
+// Test code: a panic is how a failure is reported.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod startup;

@@ -1,0 +1,101 @@
+//! Start-up, health, readiness and metrics.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use iam_test_databases::Kind;
+
+use crate::support::{IAMD, run_to_exit, spawn_app};
+
+macro_rules! both_backends {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite { $(
+            #[tokio::test]
+            async fn $test() { super::$test(iam_test_databases::Kind::Sqlite).await; }
+        )* }
+        mod postgres { $(
+            #[tokio::test]
+            async fn $test() { super::$test(iam_test_databases::Kind::Postgres).await; }
+        )* }
+    };
+}
+
+both_backends!(
+    health_and_readiness_answer_once_started,
+    metrics_export_requests_appends_and_projection_lag,
+);
+
+async fn health_and_readiness_answer_once_started(kind: Kind) {
+    let app = spawn_app(kind).await;
+    let health = app.get("/healthz").await;
+    assert_eq!(health.status(), 200);
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), 200);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["status"], "ready");
+}
+
+async fn metrics_export_requests_appends_and_projection_lag(kind: Kind) {
+    let app = spawn_app(kind).await;
+    for _ in 0..3 {
+        app.get("/healthz").await;
+    }
+    let metrics = app.get("/metrics").await;
+    assert_eq!(metrics.status(), 200);
+    let text = metrics.text().await.unwrap();
+    for name in [
+        "http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 3",
+        "http_request_duration_seconds_bucket{method=\"GET\",route=\"/healthz\",status=\"200\"",
+        "iam_eventstore_events_appended_total",
+        "iam_projection_max_lag_events 0",
+    ] {
+        assert!(text.contains(name), "/metrics lacks `{name}`:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn a_first_start_creates_the_data_folder_for_the_default_database() {
+    let folder = tempfile::tempdir().unwrap();
+    let mut child = Command::new(IAMD)
+        .current_dir(folder.path())
+        .env_clear()
+        .env("IAM_LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let database = folder.path().join("data").join("iam.db");
+    let mut waited = Duration::ZERO;
+    while !database.exists() && waited < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waited += Duration::from_millis(50);
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(database.exists(), "iamd did not create ./data/iam.db");
+}
+
+#[tokio::test]
+async fn an_invalid_database_url_stops_start_up_with_one_line_naming_the_variable() {
+    let folder = tempfile::tempdir().unwrap();
+    for url in [
+        "mysql://root:secret@localhost/iam",
+        "postgres://iam:secret@127.0.0.1:1/iam",
+    ] {
+        let (status, stderr) = run_to_exit(
+            folder.path(),
+            &[("IAM_DATABASE_URL", url), ("IAM_LISTEN", "127.0.0.1:0")],
+        );
+        assert!(!status.success(), "{url}: iamd must not start");
+        assert_eq!(
+            stderr.trim().lines().count(),
+            1,
+            "{url}: one line, got:\n{stderr}"
+        );
+        assert!(stderr.contains("IAM_DATABASE_URL"), "{url}: {stderr}");
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("secret"),
+            "{url}: {stderr}"
+        );
+    }
+}
