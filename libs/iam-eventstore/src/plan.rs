@@ -30,17 +30,69 @@ pub(crate) struct Snapshot {
     pub(crate) head: u64,
     /// Current revision of each touched stream that exists.
     pub(crate) revisions: HashMap<String, u64>,
-    /// Stored events whose ids appear in the group.
+    /// Stored events that a retry probe of the group found (see [`RetryProbe`]).
     pub(crate) stored: HashMap<Uuid, StoredEvent>,
     /// Holder of each claim the group takes or releases, where held.
     pub(crate) holders: HashMap<Claim, String>,
+}
+
+impl Snapshot {
+    /// A snapshot from the one-row answer both backends give: the head, and
+    /// JSON arrays of `[stream, revision|null]`, `[event id, stream,
+    /// revision, position]` and `[kind, value, holder]`.
+    pub(crate) fn from_json(head: i64, streams: &str, stored: &str, holders: &str) -> Result<Self> {
+        let corrupt =
+            |what: &str, error: serde_json::Error| Error::Corrupt(format!("{what}: {error}"));
+        let streams: Vec<(String, Option<u64>)> =
+            serde_json::from_str(streams).map_err(|e| corrupt("stream revisions", e))?;
+        let stored: Vec<(Uuid, String, u64, u64)> =
+            serde_json::from_str(stored).map_err(|e| corrupt("stored events", e))?;
+        let holders: Vec<(String, String, String)> =
+            serde_json::from_str(holders).map_err(|e| corrupt("claim holders", e))?;
+        Ok(Snapshot {
+            head: head as u64,
+            revisions: streams
+                .into_iter()
+                .filter_map(|(stream, revision)| Some((stream, revision?)))
+                .collect(),
+            stored: stored
+                .into_iter()
+                .map(|(id, stream, revision, position)| {
+                    (
+                        id,
+                        StoredEvent {
+                            stream,
+                            revision,
+                            position,
+                        },
+                    )
+                })
+                .collect(),
+            holders: holders
+                .into_iter()
+                .map(|(kind, value, holder)| (Claim::new(kind, value), holder))
+                .collect(),
+        })
+    }
+}
+
+/// Where a retry of one append would stand: its ids at revisions
+/// `first..=last` of `stream`. For an exact revision E (and for no stream,
+/// E = -1) that is E+1..=E+n, a range of the `(stream, revision)` key; for
+/// `Any` and `StreamExists` the whole stream, scanned for the ids.
+#[derive(Debug, PartialEq)]
+pub(crate) struct RetryProbe<'a> {
+    pub(crate) stream: &'a str,
+    pub(crate) first: u64,
+    pub(crate) last: u64,
+    pub(crate) ids: Vec<Uuid>,
 }
 
 /// What the snapshot must be read for.
 #[derive(Debug, Default)]
 pub(crate) struct Keys<'a> {
     pub(crate) streams: Vec<&'a str>,
-    pub(crate) event_ids: Vec<Uuid>,
+    pub(crate) probes: Vec<RetryProbe<'a>>,
     pub(crate) claims: Vec<&'a Claim>,
 }
 
@@ -50,11 +102,24 @@ impl<'a> Keys<'a> {
         let mut claims = HashSet::new();
         let mut keys = Keys::default();
         for append in group {
-            if streams.insert(append.stream.as_str()) {
-                keys.streams.push(append.stream.as_str());
+            let stream = append.stream.as_str();
+            if streams.insert(stream) {
+                keys.streams.push(stream);
             }
-            keys.event_ids
-                .extend(append.events.iter().map(|event| event.id));
+            if !append.events.is_empty() {
+                let count = append.events.len() as u64;
+                let (first, last) = match append.expected {
+                    ExpectedRevision::NoStream => (0, count - 1),
+                    ExpectedRevision::Exact(revision) => (revision + 1, revision + count),
+                    ExpectedRevision::Any | ExpectedRevision::StreamExists => (0, i64::MAX as u64),
+                };
+                keys.probes.push(RetryProbe {
+                    stream,
+                    first: first.min(i64::MAX as u64),
+                    last: last.min(i64::MAX as u64),
+                    ids: append.events.iter().map(|event| event.id).collect(),
+                });
+            }
             for claim in append.claims.iter().chain(&append.releases) {
                 if claims.insert(claim) {
                     keys.claims.push(claim);
@@ -80,9 +145,11 @@ pub(crate) struct NewEvent<'a> {
 pub(crate) struct Plan<'a> {
     pub(crate) outcomes: Vec<Result<AppendResult>>,
     pub(crate) events: Vec<NewEvent<'a>>,
-    /// Claims to delete (held before the group, not after, or by another stream).
+    /// Claims held before the group and by nobody after it: rows to delete.
     pub(crate) released: Vec<Claim>,
-    /// Claims to insert with their new holder.
+    /// Claims with a new holder (unheld before, or held by another stream
+    /// before): rows to insert or update. Disjoint from `released`, so both
+    /// can be written by one statement.
     pub(crate) taken: Vec<(Claim, String)>,
 }
 
@@ -101,8 +168,8 @@ pub(crate) fn plan<'a>(mut snapshot: Snapshot, group: &[&'a Append]) -> Plan<'a>
         let outcome = decide(&mut snapshot, append, &mut plan.events);
         plan.outcomes.push(outcome);
     }
-    for (claim, holder) in &initial_holders {
-        if snapshot.holders.get(claim) != Some(holder) {
+    for claim in initial_holders.keys() {
+        if !snapshot.holders.contains_key(claim) {
             plan.released.push(claim.clone());
         }
     }
@@ -403,7 +470,8 @@ mod tests {
         );
         assert!(plan.outcomes[1].is_ok());
         assert!(plan.outcomes[2].is_ok());
-        assert_eq!(plan.released, [Claim::new("userName", "jill")]);
+        // Released by `a` and taken by `b` in one group: one changed holder.
+        assert!(plan.released.is_empty());
         assert_eq!(
             plan.taken,
             [(Claim::new("userName", "jill"), "b".to_owned())]
@@ -424,6 +492,20 @@ mod tests {
         let plan = plan_of(snapshot, &group);
         assert!(plan.outcomes[0].is_err());
         assert!(plan.taken.is_empty() && plan.released.is_empty() && plan.events.is_empty());
+    }
+
+    #[test]
+    fn a_claim_released_and_not_taken_again_is_deleted() {
+        let mut snapshot = Snapshot::default();
+        snapshot
+            .holders
+            .insert(Claim::new("userName", "jill"), "a".into());
+        let group =
+            [append("a", ExpectedRevision::Any, &[1]).release(Claim::new("userName", "jill"))];
+        let plan = plan_of(snapshot, &group);
+        assert!(plan.outcomes[0].is_ok());
+        assert_eq!(plan.released, [Claim::new("userName", "jill")]);
+        assert!(plan.taken.is_empty());
     }
 
     #[test]

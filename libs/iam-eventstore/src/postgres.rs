@@ -20,10 +20,9 @@ use sqlx::types::Json;
 use sqlx::{Connection, Row};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use uuid::Uuid;
 
-use crate::event::{Append, AppendResult, Claim, Direction, RecordedEvent, StreamStart};
-use crate::plan::{Keys, Plan, Snapshot, StoredEvent, plan};
+use crate::event::{Append, AppendResult, Direction, RecordedEvent, StreamStart};
+use crate::plan::{Keys, Snapshot, plan};
 use crate::store::{Backend, EventStore};
 use crate::subscription::Subscription;
 use crate::writer::{GroupCommit, Writer};
@@ -244,142 +243,153 @@ impl GroupCommit for PgGroupCommit {
     }
 }
 
+/// Reads everything a group can touch in one statement. It must run after
+/// the lock is taken, as a statement of its own: a READ COMMITTED statement
+/// sees what was committed when it started.
+const READ_SNAPSHOT: &str = "SELECT
+    (SELECT COALESCE(MAX(position), 0) FROM events) AS head,
+    (SELECT COALESCE(json_agg(json_build_array(s.stream,
+        (SELECT MAX(e.revision) FROM events e WHERE e.stream = s.stream))), '[]')
+        FROM UNNEST($1::text[]) AS s(stream))::text AS streams,
+    (SELECT COALESCE(json_agg(json_build_array(e.event_id, e.stream, e.revision, e.position)), '[]')
+        FROM UNNEST($2::text[], $3::bigint[], $4::bigint[]) WITH ORDINALITY AS p(stream, first, last, probe)
+        JOIN events e ON e.stream = p.stream AND e.revision BETWEEN p.first AND p.last
+        WHERE e.event_id IN (SELECT i.id FROM UNNEST($5::uuid[], $6::bigint[]) AS i(id, probe)
+                             WHERE i.probe = p.probe))::text AS stored,
+    (SELECT COALESCE(json_agg(json_build_array(c.kind, c.value, c.stream)), '[]')
+        FROM UNNEST($7::text[], $8::text[]) AS j(kind, value)
+        JOIN event_claims c ON c.kind = j.kind AND c.value = j.value)::text AS holders";
+
+/// Writes the plan and announces the new head, in one statement. Released
+/// and taken claims are disjoint, so the two claim statements cannot meet.
+const WRITE_PLAN: &str = "WITH appended AS (
+    INSERT INTO events (position, event_id, stream, revision, event_type, data, metadata, recorded_at)
+    SELECT r.*, clock_timestamp() FROM UNNEST($1::bigint[], $2::uuid[], $3::text[], $4::bigint[],
+                                               $5::text[], $6::jsonb[], $7::jsonb[]) AS r
+    RETURNING 1
+), released AS (
+    DELETE FROM event_claims c USING UNNEST($8::text[], $9::text[]) AS j(kind, value)
+    WHERE c.kind = j.kind AND c.value = j.value
+    RETURNING 1
+), taken AS (
+    INSERT INTO event_claims (kind, value, stream)
+    SELECT * FROM UNNEST($10::text[], $11::text[], $12::text[])
+    ON CONFLICT (kind, value) DO UPDATE SET stream = EXCLUDED.stream
+    RETURNING 1
+)
+SELECT pg_notify($13, $14) WHERE cardinality($1::bigint[]) > 0";
+
 async fn commit_group(
     connection: &mut PgConnection,
     group: &[&Append],
 ) -> Result<(Vec<Result<AppendResult>>, u64)> {
     let keys = Keys::of(group);
-    let mut tx = connection.begin().await?;
-    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-        .bind(APPEND_LOCK)
-        .execute(&mut *tx)
+    // One round trip opens the transaction and waits for the lock: from here
+    // on no other writer, in any process, commits until this one has.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "BEGIN; SELECT pg_advisory_xact_lock({APPEND_LOCK})"
+    )))
+    .execute(&mut *connection)
+    .await?;
+    let row = sqlx::query(READ_SNAPSHOT)
+        .bind(&keys.streams)
+        .bind(keys.probes.iter().map(|p| p.stream).collect::<Vec<_>>())
+        .bind(
+            keys.probes
+                .iter()
+                .map(|p| p.first as i64)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            keys.probes
+                .iter()
+                .map(|p| p.last as i64)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            keys.probes
+                .iter()
+                .flat_map(|p| p.ids.iter().copied())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            (1i64..)
+                .zip(&keys.probes)
+                .flat_map(|(probe, p)| std::iter::repeat_n(probe, p.ids.len()))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            keys.claims
+                .iter()
+                .map(|c| c.kind.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            keys.claims
+                .iter()
+                .map(|c| c.value.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .fetch_one(&mut *connection)
         .await?;
-    let snapshot = read_snapshot(&mut tx, &keys).await?;
+    let snapshot = Snapshot::from_json(
+        row.try_get("head")?,
+        row.try_get("streams")?,
+        row.try_get("stored")?,
+        row.try_get("holders")?,
+    )?;
     let plan = plan(snapshot, group);
-    write_plan(&mut tx, &plan).await?;
-    let head = plan.head();
-    if let Some(head) = head {
-        sqlx::query("SELECT pg_notify($1, $2)")
+    if !(plan.events.is_empty() && plan.released.is_empty() && plan.taken.is_empty()) {
+        let events = &plan.events;
+        sqlx::query(WRITE_PLAN)
+            .bind(events.iter().map(|e| e.position as i64).collect::<Vec<_>>())
+            .bind(events.iter().map(|e| e.event.id).collect::<Vec<_>>())
+            .bind(events.iter().map(|e| e.stream).collect::<Vec<_>>())
+            .bind(events.iter().map(|e| e.revision as i64).collect::<Vec<_>>())
+            .bind(
+                events
+                    .iter()
+                    .map(|e| e.event.event_type.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(events.iter().map(|e| &e.event.data).collect::<Vec<_>>())
+            .bind(events.iter().map(|e| &e.event.metadata).collect::<Vec<_>>())
+            .bind(
+                plan.released
+                    .iter()
+                    .map(|c| c.kind.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                plan.released
+                    .iter()
+                    .map(|c| c.value.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                plan.taken
+                    .iter()
+                    .map(|(c, _)| c.kind.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                plan.taken
+                    .iter()
+                    .map(|(c, _)| c.value.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                plan.taken
+                    .iter()
+                    .map(|(_, stream)| stream.as_str())
+                    .collect::<Vec<_>>(),
+            )
             .bind(NOTIFY_CHANNEL)
-            .bind(head.to_string())
-            .execute(&mut *tx)
+            .bind(plan.head().unwrap_or(0).to_string())
+            .execute(&mut *connection)
             .await?;
     }
-    tx.commit().await?;
-    Ok((plan.outcomes, head.unwrap_or(0)))
-}
-
-async fn read_snapshot(connection: &mut PgConnection, keys: &Keys<'_>) -> Result<Snapshot> {
-    let mut snapshot = Snapshot {
-        head: head(&mut *connection).await?,
-        ..Snapshot::default()
-    };
-    let streams = sqlx::query(
-        "SELECT s.stream, (SELECT MAX(revision) FROM events e WHERE e.stream = s.stream) AS revision \
-         FROM UNNEST($1::text[]) AS s(stream)",
-    )
-    .bind(&keys.streams)
-    .fetch_all(&mut *connection)
-    .await?;
-    for row in streams {
-        if let Some(revision) = row.try_get::<Option<i64>, _>("revision")? {
-            snapshot
-                .revisions
-                .insert(row.try_get("stream")?, revision as u64);
-        }
-    }
-    if !keys.event_ids.is_empty() {
-        let stored = sqlx::query(
-            "SELECT event_id, stream, revision, position FROM events WHERE event_id = ANY($1)",
-        )
-        .bind(&keys.event_ids)
-        .fetch_all(&mut *connection)
-        .await?;
-        for row in stored {
-            snapshot.stored.insert(
-                row.try_get::<Uuid, _>("event_id")?,
-                StoredEvent {
-                    stream: row.try_get("stream")?,
-                    revision: row.try_get::<i64, _>("revision")? as u64,
-                    position: row.try_get::<i64, _>("position")? as u64,
-                },
-            );
-        }
-    }
-    if !keys.claims.is_empty() {
-        let kinds: Vec<&str> = keys.claims.iter().map(|c| c.kind.as_str()).collect();
-        let values: Vec<&str> = keys.claims.iter().map(|c| c.value.as_str()).collect();
-        let held = sqlx::query(
-            "SELECT c.kind, c.value, c.stream FROM UNNEST($1::text[], $2::text[]) AS j(kind, value) \
-             JOIN event_claims c ON c.kind = j.kind AND c.value = j.value",
-        )
-        .bind(&kinds)
-        .bind(&values)
-        .fetch_all(&mut *connection)
-        .await?;
-        for row in held {
-            snapshot.holders.insert(
-                Claim::new(
-                    row.try_get::<String, _>("kind")?,
-                    row.try_get::<String, _>("value")?,
-                ),
-                row.try_get("stream")?,
-            );
-        }
-    }
-    Ok(snapshot)
-}
-
-async fn write_plan(connection: &mut PgConnection, plan: &Plan<'_>) -> Result<()> {
-    if !plan.events.is_empty() {
-        let events = &plan.events;
-        let positions: Vec<i64> = events.iter().map(|e| e.position as i64).collect();
-        let ids: Vec<Uuid> = events.iter().map(|e| e.event.id).collect();
-        let streams: Vec<&str> = events.iter().map(|e| e.stream).collect();
-        let revisions: Vec<i64> = events.iter().map(|e| e.revision as i64).collect();
-        let types: Vec<&str> = events.iter().map(|e| e.event.event_type.as_str()).collect();
-        let data: Vec<&Value> = events.iter().map(|e| &e.event.data).collect();
-        let metadata: Vec<&Value> = events.iter().map(|e| &e.event.metadata).collect();
-        sqlx::query(
-            "INSERT INTO events (position, event_id, stream, revision, event_type, data, metadata, recorded_at) \
-             SELECT r.*, now() FROM UNNEST($1::bigint[], $2::uuid[], $3::text[], $4::bigint[], $5::text[], \
-                                          $6::jsonb[], $7::jsonb[]) AS r",
-        )
-        .bind(positions)
-        .bind(ids)
-        .bind(streams)
-        .bind(revisions)
-        .bind(types)
-        .bind(data)
-        .bind(metadata)
-        .execute(&mut *connection)
-        .await?;
-    }
-    if !plan.released.is_empty() {
-        let kinds: Vec<&str> = plan.released.iter().map(|c| c.kind.as_str()).collect();
-        let values: Vec<&str> = plan.released.iter().map(|c| c.value.as_str()).collect();
-        sqlx::query(
-            "DELETE FROM event_claims c USING UNNEST($1::text[], $2::text[]) AS j(kind, value) \
-             WHERE c.kind = j.kind AND c.value = j.value",
-        )
-        .bind(kinds)
-        .bind(values)
-        .execute(&mut *connection)
-        .await?;
-    }
-    if !plan.taken.is_empty() {
-        let kinds: Vec<&str> = plan.taken.iter().map(|(c, _)| c.kind.as_str()).collect();
-        let values: Vec<&str> = plan.taken.iter().map(|(c, _)| c.value.as_str()).collect();
-        let streams: Vec<&str> = plan.taken.iter().map(|(_, s)| s.as_str()).collect();
-        sqlx::query(
-            "INSERT INTO event_claims (kind, value, stream) \
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[])",
-        )
-        .bind(kinds)
-        .bind(values)
-        .bind(streams)
-        .execute(&mut *connection)
-        .await?;
-    }
-    Ok(())
+    sqlx::raw_sql("COMMIT").execute(&mut *connection).await?;
+    let head = plan.head().unwrap_or(0);
+    Ok((plan.outcomes, head))
 }

@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::event::{Append, AppendResult, Direction, RecordedEvent, StreamStart};
-use crate::plan::{Keys, Plan, Snapshot, StoredEvent, plan};
+use crate::plan::{Keys, Plan, Snapshot, plan};
 use crate::store::{Backend, EventStore};
 use crate::subscription::Subscription;
 use crate::writer::{GroupCommit, Writer};
@@ -196,150 +196,117 @@ struct SqliteGroupCommit {
     connection: SqliteConnection,
 }
 
+/// Takes the write lock, then reads everything the group can touch, in one
+/// hand-off to SQLite's worker thread. `BEGIN IMMEDIATE` takes the lock now,
+/// so the snapshot cannot change before the commit, even from another process.
+const LOCK_AND_READ_SNAPSHOT: &str = "BEGIN IMMEDIATE;
+SELECT
+    (SELECT COALESCE(MAX(position), 0) FROM events) AS head,
+    (SELECT json_group_array(json_array(s.value,
+        (SELECT MAX(e.revision) FROM events e WHERE e.stream = s.value))) FROM json_each($1) s) AS streams,
+    (SELECT json_group_array(json_array(e.event_id, e.stream, e.revision, e.position))
+        FROM json_each($2) p
+        JOIN events e ON e.stream = p.value ->> 0 AND e.revision BETWEEN p.value ->> 1 AND p.value ->> 2
+        WHERE e.event_id IN (SELECT value FROM json_each(p.value -> 3))) AS stored,
+    (SELECT json_group_array(json_array(c.kind, c.value, c.stream)) FROM json_each($3) j
+        JOIN event_claims c ON c.kind = j.value ->> 0 AND c.value = j.value ->> 1) AS holders";
+
+/// Writes the plan and commits, in one hand-off. Rows travel as JSON arrays,
+/// so the statement text (and its prepared form) never changes.
+const WRITE_AND_COMMIT: &str = "INSERT INTO events
+    (position, event_id, stream, revision, event_type, data, metadata, recorded_at)
+    SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4,
+           j.value -> 5, j.value -> 6, $4
+    FROM json_each($1) j;
+DELETE FROM event_claims WHERE (kind, value) IN
+    (SELECT j.value ->> 0, j.value ->> 1 FROM json_each($2) j);
+INSERT INTO event_claims (kind, value, stream)
+    SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2 FROM json_each($3) j WHERE true
+    ON CONFLICT (kind, value) DO UPDATE SET stream = excluded.stream;
+COMMIT";
+
 #[async_trait]
 impl GroupCommit for SqliteGroupCommit {
     async fn commit(&mut self, group: &[&Append]) -> Result<(Vec<Result<AppendResult>>, u64)> {
-        let keys = Keys::of(group);
-        // BEGIN IMMEDIATE takes the write lock now, so the snapshot below
-        // cannot change before the commit, even from another process.
-        let mut tx = self.connection.begin_with("BEGIN IMMEDIATE").await?;
-        let snapshot = read_snapshot(&mut tx, &keys).await?;
-        let plan = plan(snapshot, group);
-        let recorded_at = Utc::now();
-        write_plan(&mut tx, &plan, recorded_at).await?;
-        tx.commit().await?;
-        let head = plan.head().unwrap_or(0);
-        Ok((plan.outcomes, head))
+        let outcome = self.try_commit(group).await;
+        if outcome.is_err() {
+            // Whatever step failed, leave no transaction open; "no transaction
+            // is active" is the expected answer when BEGIN itself failed.
+            let _ = sqlx::raw_sql("ROLLBACK")
+                .execute(&mut self.connection)
+                .await;
+        }
+        outcome
     }
 }
 
-async fn read_snapshot(connection: &mut SqliteConnection, keys: &Keys<'_>) -> Result<Snapshot> {
-    let mut snapshot = Snapshot {
-        head: head(connection).await?,
-        ..Snapshot::default()
-    };
-    let streams = sqlx::query(
-        "SELECT s.value AS stream, (SELECT MAX(revision) FROM events e WHERE e.stream = s.value) AS revision \
-         FROM json_each($1) s",
-    )
-    .bind(json!(keys.streams).to_string())
-    .fetch_all(&mut *connection)
-    .await?;
-    for row in streams {
-        if let Some(revision) = row.try_get::<Option<i64>, _>("revision")? {
-            snapshot
-                .revisions
-                .insert(row.try_get("stream")?, revision as u64);
-        }
-    }
-    if !keys.event_ids.is_empty() {
-        let ids: Vec<String> = keys.event_ids.iter().map(Uuid::to_string).collect();
-        let stored = sqlx::query(
-            "SELECT event_id, stream, revision, position FROM events \
-             WHERE event_id IN (SELECT value FROM json_each($1))",
-        )
-        .bind(json!(ids).to_string())
-        .fetch_all(&mut *connection)
-        .await?;
-        for row in stored {
-            let id: String = row.try_get("event_id")?;
-            let id = Uuid::parse_str(&id)
-                .map_err(|error| Error::Corrupt(format!("event id `{id}`: {error}")))?;
-            snapshot.stored.insert(
-                id,
-                StoredEvent {
-                    stream: row.try_get("stream")?,
-                    revision: row.try_get::<i64, _>("revision")? as u64,
-                    position: row.try_get::<i64, _>("position")? as u64,
-                },
-            );
-        }
-    }
-    if !keys.claims.is_empty() {
+impl SqliteGroupCommit {
+    async fn try_commit(&mut self, group: &[&Append]) -> Result<(Vec<Result<AppendResult>>, u64)> {
+        let keys = Keys::of(group);
+        let probes: Vec<Value> = keys
+            .probes
+            .iter()
+            .map(|p| json!([p.stream, p.first, p.last, p.ids]))
+            .collect();
         let claims: Vec<[&str; 2]> = keys
             .claims
             .iter()
             .map(|c| [c.kind.as_str(), c.value.as_str()])
             .collect();
-        let held = sqlx::query(
-            "SELECT c.kind, c.value, c.stream FROM json_each($1) j \
-             JOIN event_claims c ON c.kind = j.value ->> 0 AND c.value = j.value ->> 1",
-        )
-        .bind(json!(claims).to_string())
-        .fetch_all(&mut *connection)
-        .await?;
-        for row in held {
-            snapshot.holders.insert(
-                crate::Claim::new(
-                    row.try_get::<String, _>("kind")?,
-                    row.try_get::<String, _>("value")?,
-                ),
-                row.try_get("stream")?,
-            );
-        }
+        let row = sqlx::query(LOCK_AND_READ_SNAPSHOT)
+            .bind(json!(keys.streams).to_string())
+            .bind(Value::Array(probes).to_string())
+            .bind(json!(claims).to_string())
+            .fetch_one(&mut self.connection)
+            .await?;
+        let snapshot = Snapshot::from_json(
+            row.try_get("head")?,
+            row.try_get("streams")?,
+            row.try_get("stored")?,
+            row.try_get("holders")?,
+        )?;
+        let plan = plan(snapshot, group);
+        sqlx::query(WRITE_AND_COMMIT)
+            .bind(event_rows(&plan).to_string())
+            .bind(
+                json!(
+                    plan.released
+                        .iter()
+                        .map(|c| [&c.kind, &c.value])
+                        .collect::<Vec<_>>()
+                )
+                .to_string(),
+            )
+            .bind(
+                json!(
+                    plan.taken
+                        .iter()
+                        .map(|(c, stream)| [&c.kind, &c.value, stream])
+                        .collect::<Vec<_>>()
+                )
+                .to_string(),
+            )
+            .bind(Utc::now())
+            .execute(&mut self.connection)
+            .await?;
+        let head = plan.head().unwrap_or(0);
+        Ok((plan.outcomes, head))
     }
-    Ok(snapshot)
 }
 
-async fn write_plan(
-    connection: &mut SqliteConnection,
-    plan: &Plan<'_>,
-    recorded_at: DateTime<Utc>,
-) -> Result<()> {
-    if !plan.events.is_empty() {
-        let rows: Vec<Value> = plan
-            .events
-            .iter()
-            .map(|new| {
-                json!([
-                    new.position,
-                    new.event.id.to_string(),
-                    new.stream,
-                    new.revision,
-                    new.event.event_type,
-                    new.event.data,
-                    new.event.metadata,
-                ])
-            })
-            .collect();
-        sqlx::query(
-            "INSERT INTO events (position, event_id, stream, revision, event_type, data, metadata, recorded_at) \
-             SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4, \
-                    j.value -> 5, j.value -> 6, $2 \
-             FROM json_each($1) j",
-        )
-        .bind(Value::Array(rows).to_string())
-        .bind(recorded_at)
-        .execute(&mut *connection)
-        .await?;
-    }
-    if !plan.released.is_empty() {
-        let released: Vec<[&str; 2]> = plan
-            .released
-            .iter()
-            .map(|c| [c.kind.as_str(), c.value.as_str()])
-            .collect();
-        sqlx::query(
-            "DELETE FROM event_claims WHERE (kind, value) IN \
-             (SELECT j.value ->> 0, j.value ->> 1 FROM json_each($1) j)",
-        )
-        .bind(json!(released).to_string())
-        .execute(&mut *connection)
-        .await?;
-    }
-    if !plan.taken.is_empty() {
-        let taken: Vec<[&str; 3]> = plan
-            .taken
-            .iter()
-            .map(|(c, stream)| [c.kind.as_str(), c.value.as_str(), stream.as_str()])
-            .collect();
-        sqlx::query(
-            "INSERT INTO event_claims (kind, value, stream) \
-             SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2 FROM json_each($1) j",
-        )
-        .bind(json!(taken).to_string())
-        .execute(&mut *connection)
-        .await?;
-    }
-    Ok(())
+fn event_rows(plan: &Plan<'_>) -> Value {
+    plan.events
+        .iter()
+        .map(|new| {
+            json!([
+                new.position,
+                new.event.id.to_string(),
+                new.stream,
+                new.revision,
+                new.event.event_type,
+                new.event.data,
+                new.event.metadata,
+            ])
+        })
+        .collect()
 }

@@ -6,6 +6,8 @@
 //! backend, and answers each. While one group's transaction is being made
 //! durable, the next group gathers, so throughput grows with concurrency.
 
+use std::time::{Duration, Instant};
+
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -69,21 +71,65 @@ impl Writer {
     }
 }
 
+/// How long a writer that has seen concurrent appenders waits for them to
+/// join the next group (compare PostgreSQL's `commit_delay`).
+const GATHER_WINDOW: Duration = Duration::from_micros(200);
+
+/// The requests of one group, gathered from the queue.
+struct Gathered {
+    requests: Vec<Request>,
+    events: usize,
+}
+
+impl Gathered {
+    fn new(first: Request) -> Self {
+        Self {
+            events: first.append.event_count(),
+            requests: vec![first],
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.requests.len() >= MAX_GROUP_APPENDS || self.events >= MAX_GROUP_EVENTS
+    }
+
+    /// Takes what is waiting in the queue, up to the bounds of a group.
+    fn drain(&mut self, receiver: &mut mpsc::Receiver<Request>) {
+        while !self.is_full() {
+            let Ok(request) = receiver.try_recv() else {
+                break;
+            };
+            self.events += request.append.event_count();
+            self.requests.push(request);
+        }
+    }
+}
+
 async fn run(
     mut committer: impl GroupCommit,
     mut receiver: mpsc::Receiver<Request>,
     head: watch::Sender<u64>,
 ) {
+    let mut previous_group = 1;
     while let Some(first) = receiver.recv().await {
-        let mut events = first.append.event_count();
-        let mut requests = vec![first];
-        while requests.len() < MAX_GROUP_APPENDS && events < MAX_GROUP_EVENTS {
-            let Ok(request) = receiver.try_recv() else {
-                break;
-            };
-            events += request.append.event_count();
-            requests.push(request);
+        let mut gathered = Gathered::new(first);
+        gathered.drain(&mut receiver);
+        // Appenders that were answered a moment ago are about to send their
+        // next append; without a short wait the writer would commit the
+        // first of them alone while the others queue up behind it, and the
+        // groups would alternate between one append and all the rest.
+        if previous_group > 1 {
+            let started = Instant::now();
+            while gathered.requests.len() < previous_group
+                && !gathered.is_full()
+                && started.elapsed() < GATHER_WINDOW
+            {
+                tokio::task::yield_now().await;
+                gathered.drain(&mut receiver);
+            }
         }
+        let requests = gathered.requests;
+        previous_group = requests.len();
         let group: Vec<&Append> = requests.iter().map(|request| &request.append).collect();
         metrics::histogram!("iam_eventstore_group_appends").record(group.len() as f64);
         match committer.commit(&group).await {

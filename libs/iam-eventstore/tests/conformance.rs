@@ -85,6 +85,7 @@ conformance!(
     any_is_accepted_whatever_the_stream,
     a_retried_append_returns_the_original_positions_and_writes_nothing,
     a_retry_of_part_of_an_append_is_refused,
+    a_retry_under_any_or_stream_exists_is_recognized_anywhere_in_the_stream,
     sixteen_appenders_expecting_the_same_revision_have_exactly_one_winner,
     sixteen_appenders_on_different_streams_all_win_with_gapless_positions,
     a_subscriber_started_midway_sees_every_event_once_in_order_while_eight_writers_append,
@@ -272,6 +273,34 @@ async fn a_retry_of_part_of_an_append_is_refused(h: Harness) {
         "{wrong_place:?}"
     );
     assert_eq!(h.store.head_position().await.unwrap(), 2);
+}
+
+async fn a_retry_under_any_or_stream_exists_is_recognized_anywhere_in_the_stream(h: Harness) {
+    let batch = events(2);
+    let original = h
+        .store
+        .append("s", ExpectedRevision::Any, batch.clone())
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        h.store
+            .append("s", ExpectedRevision::Any, events(1))
+            .await
+            .unwrap();
+    }
+    let retried = h
+        .store
+        .append("s", ExpectedRevision::Any, batch.clone())
+        .await
+        .unwrap();
+    assert_eq!(retried, original);
+    let retried = h
+        .store
+        .append("s", ExpectedRevision::StreamExists, batch)
+        .await
+        .unwrap();
+    assert_eq!(retried, original);
+    assert_eq!(h.store.head_position().await.unwrap(), 5);
 }
 
 async fn sixteen_appenders_expecting_the_same_revision_have_exactly_one_winner(h: Harness) {
