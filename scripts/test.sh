@@ -16,4 +16,11 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 start_throwaway_postgres
 
 echo "==> cargo test (SQLite and PostgreSQL)"
-cargo test --workspace --locked
+log=$(mktemp -t iam-test.XXXXXX)
+cargo test --workspace --locked 2>&1 | tee "$log"
+
+# One closing line for the whole run: cargo prints a summary per test binary,
+# and the last one (doc-tests) often counts nothing.
+awk '/^test result:/ { passed += $4; failed += $6; ignored += $8 }
+     END { printf "total: %d passed, %d failed, %d skipped\n", passed, failed, ignored }' "$log"
+rm -f "$log"

@@ -13,7 +13,9 @@
 //!
 //! Store and baseline runs alternate, `IAM_BENCH_RUNS` times each (default
 //! 5), `IAM_BENCH_SECONDS` each (default 2); the table shows the medians and
-//! the ratio of the medians. `--quick` runs once for a fraction of a second
+//! the ratio of the medians. `IAM_BENCH_BACKENDS` (`sqlite,postgres`),
+//! `IAM_BENCH_BATCHES` (`1,10,100`) and `IAM_BENCH_APPENDERS` (`1,32`)
+//! narrow the table to some cells. `--quick` runs once for a fraction of a second
 //! (a smoke test of the benchmark itself).
 
 // A benchmark binary: a panic is how a failure is reported.
@@ -31,8 +33,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Pool, QueryBuilder};
 use uuid::Uuid;
 
-const BATCH_SIZES: [usize; 3] = [1, 10, 100];
-const APPENDERS: [usize; 2] = [1, 32];
+const BATCH_SIZES: &str = "1,10,100";
+const APPENDERS: &str = "1,32";
 
 #[derive(Clone, Copy)]
 struct Settings {
@@ -59,6 +61,25 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(run(settings))
 }
 
+fn env_list(name: &str, default: &str) -> Vec<String> {
+    std::env::var(name)
+        .unwrap_or_else(|_| default.to_owned())
+        .split(',')
+        .map(|item| item.trim().to_owned())
+        .filter(|item| !item.is_empty())
+        .collect()
+}
+
+fn env_numbers(name: &str, default: &str) -> Vec<usize> {
+    env_list(name, default)
+        .iter()
+        .map(|item| {
+            item.parse()
+                .unwrap_or_else(|_| panic!("{name}: `{item}` is not a number"))
+        })
+        .collect()
+}
+
 fn env_number(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -67,14 +88,22 @@ fn env_number(name: &str, default: usize) -> usize {
 }
 
 async fn run(settings: Settings) -> anyhow::Result<()> {
-    let mut kinds = vec![Kind::Sqlite];
-    if std::env::var(iam_test_databases::POSTGRES_URL_VARIABLE).is_ok() {
-        kinds.push(Kind::Postgres);
-    } else {
-        eprintln!(
-            "IAM_TEST_POSTGRES_URL is not set: PostgreSQL is skipped (./scripts/bench.sh sets it)"
-        );
+    let backends = env_list("IAM_BENCH_BACKENDS", "sqlite,postgres");
+    let mut kinds = Vec::new();
+    if backends.iter().any(|b| b == "sqlite") {
+        kinds.push(Kind::Sqlite);
     }
+    if backends.iter().any(|b| b == "postgres") {
+        if std::env::var(iam_test_databases::POSTGRES_URL_VARIABLE).is_ok() {
+            kinds.push(Kind::Postgres);
+        } else {
+            eprintln!(
+                "IAM_TEST_POSTGRES_URL is not set: PostgreSQL is skipped (./scripts/bench.sh sets it)"
+            );
+        }
+    }
+    let batch_sizes = env_numbers("IAM_BENCH_BATCHES", BATCH_SIZES);
+    let appender_counts = env_numbers("IAM_BENCH_APPENDERS", APPENDERS);
     println!(
         "append throughput, median of {} runs of {:.1} s each, store and baseline alternating\n",
         settings.runs,
@@ -85,8 +114,8 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     );
     println!("|---|---:|---:|---:|---:|---:|");
     for kind in kinds {
-        for batch in BATCH_SIZES {
-            for appenders in APPENDERS {
+        for &batch in &batch_sizes {
+            for &appenders in &appender_counts {
                 let database = TestDatabase::new(kind).await?;
                 let store: Arc<dyn EventStore> = iam_eventstore::connect(database.url()).await?;
                 let baseline = Baseline::open(kind, database.url(), appenders).await?;
