@@ -1,0 +1,149 @@
+//! Who may do what, as pure functions of the actor, the effective
+//! organization and the target.
+//!
+//! | actor (home organization, role)                  | in its home organization          | in a tenant of its provider (tenant-context header) |
+//! |---|---|---|
+//! | tenant Account Administrator                      | read, create, replace, delete users | — (403)                                          |
+//! | tenant Read-Only Administrator                    | read users                        | — (403)                                             |
+//! | tenant End User, Virtual Infrastructure or Network Administrator | read itself only   | — (403)                                             |
+//! | provider Provider Administrator / Provider Account Administrator | read, create, replace, delete provider users | read users; create, replace, delete them only when the tenant delegates user management to the provider |
+//! | provider Provider Business Specialist             | read provider users               | read users                                          |
+//!
+//! Acting in another organization is allowed only to provider users, in
+//! tenants of their own provider; everyone else gets 403 for any other
+//! organization.
+
+use crate::ids::{OrgId, UserId};
+use crate::organization::{OrgKind, Organization};
+use crate::roles::Role;
+
+/// Who is asking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// The user.
+    pub user: UserId,
+    /// Its home organization.
+    pub home: OrgId,
+    /// The kind of its home organization.
+    pub home_kind: OrgKind,
+    /// Its roles in its home organization.
+    pub roles: Vec<Role>,
+}
+
+/// What is asked of users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserAction {
+    /// Read one or list.
+    Read,
+    /// Create.
+    Create,
+    /// Replace.
+    Replace,
+    /// Delete.
+    Delete,
+}
+
+impl UserAction {
+    fn verb(self) -> &'static str {
+        match self {
+            UserAction::Read => "read",
+            UserAction::Create => "create",
+            UserAction::Replace => "change",
+            UserAction::Delete => "delete",
+        }
+    }
+}
+
+/// A refusal, with a message for the caller (answered 403).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Denied(pub String);
+
+impl Actor {
+    fn holds(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    fn is_provider_manager(&self) -> bool {
+        self.home_kind == OrgKind::Provider
+            && (self.holds(Role::ProviderAdministrator)
+                || self.holds(Role::ProviderAccountAdministrator))
+    }
+}
+
+/// Whether `actor` may work inside `organization` (its home, or for a
+/// provider user a tenant of its provider).
+pub fn may_act_in(actor: &Actor, organization: &Organization) -> Result<(), Denied> {
+    if organization.id == actor.home {
+        return Ok(());
+    }
+    let tenant_of_actors_provider =
+        organization.kind == OrgKind::Tenant && organization.provider == Some(actor.home);
+    if actor.home_kind == OrgKind::Provider && tenant_of_actors_provider {
+        return Ok(());
+    }
+    Err(Denied(format!(
+        "You cannot act in organization {}: tenant users may name only their own organization, and \
+         provider users only tenants of their provider.",
+        organization.id
+    )))
+}
+
+/// Whether `actor` may do `action` to users of `organization` (the
+/// effective organization); `target` is the user concerned, when there is
+/// one. Call [`may_act_in`] first.
+pub fn may_manage_users(
+    actor: &Actor,
+    organization: &Organization,
+    action: UserAction,
+    target: Option<UserId>,
+) -> Result<(), Denied> {
+    let denied = |why: &str| {
+        Err(Denied(format!(
+            "You are not allowed to {} users in this organization: {why}",
+            action.verb()
+        )))
+    };
+    may_act_in(actor, organization)?;
+    if organization.id != actor.home {
+        // A provider user inside a tenant of its provider.
+        return match action {
+            UserAction::Read => Ok(()),
+            _ if !actor.is_provider_manager() => denied(
+                "only Provider Administrators and Provider Account Administrators manage tenant users.",
+            ),
+            _ if !organization.delegates_user_management => {
+                denied("this tenant does not delegate user management to its provider.")
+            }
+            _ => Ok(()),
+        };
+    }
+    match actor.home_kind {
+        OrgKind::Provider if actor.is_provider_manager() => Ok(()),
+        OrgKind::Provider if action == UserAction::Read => Ok(()),
+        OrgKind::Provider => denied("a Provider Business Specialist only reads."),
+        OrgKind::Tenant if actor.holds(Role::AccountAdministrator) => Ok(()),
+        OrgKind::Tenant
+            if action == UserAction::Read && actor.holds(Role::ReadOnlyAdministrator) =>
+        {
+            Ok(())
+        }
+        OrgKind::Tenant if action == UserAction::Read && target == Some(actor.user) => Ok(()),
+        OrgKind::Tenant if action == UserAction::Read => {
+            denied("your role lets you see only your own user.")
+        }
+        OrgKind::Tenant => denied("only Account Administrators manage users."),
+    }
+}
+
+/// Whether `actor` may create tenant organizations or add members to them.
+pub fn may_manage_organizations(actor: &Actor) -> Result<(), Denied> {
+    if actor.home_kind == OrgKind::Provider && actor.holds(Role::ProviderAdministrator) {
+        Ok(())
+    } else {
+        Err(Denied(
+            "Only a Provider Administrator can create tenant organizations or add members to them."
+                .into(),
+        ))
+    }
+}

@@ -1,0 +1,334 @@
+//! Given/when/then tests of the user aggregate: given past events, when a
+//! command is decided, then these events (or this refusal).
+
+// Test code: a panic is how a failure is reported.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chrono::{DateTime, TimeZone, Utc};
+use iam_domain::user::{self, NewUser, Replacement, UserCommand, UserEvent};
+use iam_domain::{DomainError, NameError, OrgId, OrgKind, Role, RoleSetError, UserId, UserState};
+use uuid::Uuid;
+
+fn at(second: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 8, 0, second)
+        .single()
+        .expect("a valid time")
+}
+
+fn org() -> OrgId {
+    OrgId::new(Uuid::from_u128(1))
+}
+
+fn user_id() -> UserId {
+    UserId::new(Uuid::from_u128(2))
+}
+
+fn jill() -> NewUser {
+    NewUser {
+        id: user_id(),
+        organization: org(),
+        organization_kind: OrgKind::Tenant,
+        user_name: "jill@example.com".into(),
+        email: "jill@example.com".into(),
+        given_name: "Jill".into(),
+        family_name: "test12345".into(),
+        state: "Active".into(),
+        roles: vec!["End User".into()],
+        with_password: false,
+    }
+}
+
+fn created() -> UserEvent {
+    UserEvent::UserCreated {
+        id: user_id(),
+        organization: org(),
+        user_name: "jill@example.com".into(),
+        email: "jill@example.com".into(),
+        given_name: "Jill".into(),
+        family_name: "test12345".into(),
+        state: UserState::Active,
+        roles: vec![Role::EndUser],
+        at: at(0),
+    }
+}
+
+fn replacement() -> Replacement {
+    Replacement {
+        user_name: "jill@example.com".into(),
+        email: "jill@example.com".into(),
+        given_name: "Jill".into(),
+        family_name: "test12345".into(),
+        state: "Active".into(),
+        roles: vec!["End User".into()],
+        organization_kind: OrgKind::Tenant,
+    }
+}
+
+/// Decides `command` on the state that `given` leaves.
+fn given(events: &[UserEvent], command: UserCommand) -> Result<Vec<UserEvent>, DomainError> {
+    let state = events.iter().fold(None, user::apply);
+    user::decide(state.as_ref(), command)
+}
+
+#[test]
+fn create_records_the_user_as_given() {
+    let events = given(
+        &[],
+        UserCommand::Create {
+            user: jill(),
+            at: at(0),
+        },
+    )
+    .unwrap();
+    assert_eq!(events, [created()]);
+}
+
+#[test]
+fn create_with_a_password_records_only_that_it_was_set() {
+    let user = NewUser {
+        with_password: true,
+        ..jill()
+    };
+    let events = given(&[], UserCommand::Create { user, at: at(0) }).unwrap();
+    assert_eq!(events[1], UserEvent::UserPasswordSet { at: at(0) });
+    let json = serde_json::to_string(&events).unwrap();
+    assert!(!json.to_lowercase().contains("hash"), "{json}");
+}
+
+#[test]
+fn create_accepts_a_user_name_that_differs_from_email_only_in_case_and_space() {
+    let user = NewUser {
+        user_name: " Jill@Example.com ".into(),
+        ..jill()
+    };
+    assert!(given(&[], UserCommand::Create { user, at: at(0) }).is_ok());
+}
+
+#[test]
+fn create_rejects_user_name_that_differs_from_email() {
+    let user = NewUser {
+        user_name: "jack@example.com".into(),
+        ..jill()
+    };
+    let error = given(&[], UserCommand::Create { user, at: at(0) }).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "userName `jack@example.com` must be the same address as email `jill@example.com`"
+    );
+}
+
+#[test]
+fn create_rejects_an_invalid_email() {
+    let user = NewUser {
+        user_name: "jill".into(),
+        email: "jill".into(),
+        ..jill()
+    };
+    let error = given(&[], UserCommand::Create { user, at: at(0) }).unwrap_err();
+    assert!(
+        matches!(error, DomainError::Name(NameError::InvalidEmail(_))),
+        "{error}"
+    );
+}
+
+#[test]
+fn create_rejects_conflicting_and_unknown_roles() {
+    let user = NewUser {
+        roles: vec!["End User".into(), "Read-Only Administrator".into()],
+        ..jill()
+    };
+    let error = given(&[], UserCommand::Create { user, at: at(0) }).unwrap_err();
+    assert!(matches!(
+        error,
+        DomainError::Roles(RoleSetError::Conflict(_))
+    ));
+    let user = NewUser {
+        roles: vec!["Root".into()],
+        ..jill()
+    };
+    let error = given(&[], UserCommand::Create { user, at: at(0) }).unwrap_err();
+    assert!(matches!(
+        error,
+        DomainError::Roles(RoleSetError::Unknown(..))
+    ));
+    let user = NewUser {
+        roles: vec![],
+        ..jill()
+    };
+    let error = given(&[], UserCommand::Create { user, at: at(0) }).unwrap_err();
+    assert!(matches!(error, DomainError::Roles(RoleSetError::Empty)));
+}
+
+#[test]
+fn create_rejects_an_unknown_state_and_empty_names() {
+    let user = NewUser {
+        state: "Suspended".into(),
+        ..jill()
+    };
+    assert!(given(&[], UserCommand::Create { user, at: at(0) }).is_err());
+    let user = NewUser {
+        given_name: "  ".into(),
+        ..jill()
+    };
+    assert!(given(&[], UserCommand::Create { user, at: at(0) }).is_err());
+}
+
+#[test]
+fn create_twice_is_refused() {
+    let error = given(
+        &[created()],
+        UserCommand::Create {
+            user: jill(),
+            at: at(1),
+        },
+    )
+    .unwrap_err();
+    assert_eq!(error, DomainError::AlreadyExists("user"));
+}
+
+#[test]
+fn replace_records_one_fact_per_changed_field() {
+    let replacement = Replacement {
+        email: "jill.new@example.com".into(),
+        family_name: "Hill".into(),
+        state: "Inactive".into(),
+        roles: vec![
+            "Network Administrator".into(),
+            "Virtual Infrastructure Administrator".into(),
+        ],
+        ..replacement()
+    };
+    let events = given(
+        &[created()],
+        UserCommand::Replace {
+            replacement,
+            at: at(5),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        events,
+        [
+            UserEvent::UserEmailChanged {
+                email: "jill.new@example.com".into(),
+                at: at(5)
+            },
+            UserEvent::UserRenamed {
+                given_name: "Jill".into(),
+                family_name: "Hill".into(),
+                at: at(5)
+            },
+            UserEvent::UserStateChanged {
+                state: UserState::Inactive,
+                at: at(5)
+            },
+            UserEvent::UserRolesChanged {
+                roles: vec![
+                    Role::VirtualInfrastructureAdministrator,
+                    Role::NetworkAdministrator
+                ],
+                at: at(5)
+            },
+        ]
+    );
+}
+
+#[test]
+fn replace_with_the_same_fields_records_nothing() {
+    let events = given(
+        &[created()],
+        UserCommand::Replace {
+            replacement: replacement(),
+            at: at(5),
+        },
+    )
+    .unwrap();
+    assert!(events.is_empty());
+}
+
+#[test]
+fn replace_rejects_a_changed_user_name_even_in_case() {
+    for name in ["jack@example.com", "JILL@example.com"] {
+        let replacement = Replacement {
+            user_name: name.into(),
+            ..replacement()
+        };
+        let error = given(
+            &[created()],
+            UserCommand::Replace {
+                replacement,
+                at: at(5),
+            },
+        )
+        .unwrap_err();
+        assert_eq!(error, DomainError::Immutable("userName"), "{name}");
+    }
+}
+
+#[test]
+fn replace_applies_the_role_rule() {
+    let replacement = Replacement {
+        roles: vec!["Account Administrator".into(), "End User".into()],
+        ..replacement()
+    };
+    let error = given(
+        &[created()],
+        UserCommand::Replace {
+            replacement,
+            at: at(5),
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(
+        error,
+        DomainError::Roles(RoleSetError::Conflict(_))
+    ));
+}
+
+#[test]
+fn a_deleted_user_cannot_be_replaced_or_deleted_again() {
+    let history = [created(), UserEvent::UserDeleted { at: at(9) }];
+    assert_eq!(
+        given(
+            &history,
+            UserCommand::Replace {
+                replacement: replacement(),
+                at: at(10)
+            }
+        ),
+        Err(DomainError::NotFound("user"))
+    );
+    assert_eq!(
+        given(&history, UserCommand::Delete { at: at(10) }),
+        Err(DomainError::NotFound("user"))
+    );
+}
+
+#[test]
+fn apply_tracks_the_current_fields_and_modified_time() {
+    let history = [
+        created(),
+        UserEvent::UserStateChanged {
+            state: UserState::Inactive,
+            at: at(3),
+        },
+        UserEvent::UserRolesChanged {
+            roles: vec![Role::AccountAdministrator],
+            at: at(4),
+        },
+    ];
+    let user = history.iter().fold(None, user::apply).unwrap();
+    assert_eq!(user.state, UserState::Inactive);
+    assert_eq!(user.roles, [Role::AccountAdministrator]);
+    assert_eq!((user.created_at, user.modified_at), (at(0), at(4)));
+}
+
+#[test]
+fn events_serialize_with_their_type_and_camel_case_fields() {
+    let json = serde_json::to_value(created()).unwrap();
+    assert_eq!(json["type"], "UserCreated");
+    assert_eq!(json["data"]["userName"], "jill@example.com");
+    assert_eq!(json["data"]["roles"][0], "EndUser");
+    let back: UserEvent = serde_json::from_value(json).unwrap();
+    assert_eq!(back, created());
+}
