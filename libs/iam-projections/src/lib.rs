@@ -19,6 +19,7 @@
 mod database;
 mod error;
 mod projector;
+pub mod read_models;
 mod runner;
 
 pub use database::ReadModels;
