@@ -323,18 +323,25 @@ impl crate::ReadModels {
         row.as_ref().map(user_row).transpose()
     }
 
-    /// The users whose home is `organization`, by name, a page at a time;
-    /// with `user_name`, only the one of that name.
-    pub async fn users_of(
+    /// The users listed in `organization`: those whose home it is, then (for
+    /// a tenant) the provider users who are its Organization Owners, by
+    /// name, a page at a time; with `user_name`, only the one of that name.
+    /// The flag says which rows are Organization Owners.
+    pub async fn members_of(
         &self,
         organization: &str,
         user_name: Option<&str>,
         offset: i64,
         limit: i64,
-    ) -> Result<Vec<UserRow>> {
+    ) -> Result<Vec<(UserRow, bool)>> {
         let sql = format!(
-            "SELECT {USER_COLUMNS} FROM read_users WHERE organization_id = $1 \
-             AND ($2 = '' OR user_name_key = $2) ORDER BY user_name_key LIMIT $3 OFFSET $4"
+            "SELECT {USER_COLUMNS}, user_name_key, 0 AS owner FROM read_users \
+               WHERE organization_id = $1 AND ($2 = '' OR user_name_key = $2) \
+             UNION ALL \
+             SELECT {USER_COLUMNS}, user_name_key, 1 AS owner FROM read_users \
+               WHERE id IN (SELECT user_id FROM read_memberships WHERE organization_id = $1) \
+                 AND ($2 = '' OR user_name_key = $2) \
+             ORDER BY user_name_key LIMIT $3 OFFSET $4"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(organization.to_owned())
@@ -347,20 +354,9 @@ impl crate::ReadModels {
             .bind(offset)
             .fetch_all(self.pool())
             .await?;
-        rows.iter().map(user_row).collect()
-    }
-
-    /// The provider users who are Organization Owners of `organization`.
-    pub async fn owners_of(&self, organization: &str) -> Result<Vec<UserRow>> {
-        let sql = format!(
-            "SELECT {USER_COLUMNS} FROM read_users WHERE id IN \
-             (SELECT user_id FROM read_memberships WHERE organization_id = $1) ORDER BY user_name_key"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(organization.to_owned())
-            .fetch_all(self.pool())
-            .await?;
-        rows.iter().map(user_row).collect()
+        rows.iter()
+            .map(|row| Ok((user_row(row)?, row.try_get::<i64, _>("owner")? != 0)))
+            .collect()
     }
 
     /// Whether `user` is an Organization Owner of `organization`.

@@ -17,6 +17,37 @@ pub struct Settings {
     /// `/readyz` answers 503 while a projector is more than this many
     /// events behind the log (`IAM_READY_MAX_LAG`).
     pub ready_max_lag: u64,
+    /// What a first start creates.
+    pub bootstrap: Bootstrap,
+}
+
+/// The provider and administrator a start with an empty store creates.
+#[derive(Debug, Clone)]
+pub struct Bootstrap {
+    /// `IAM_BOOTSTRAP_ADMIN_EMAIL` (default `admin@localhost.localdomain`).
+    pub admin_email: Option<String>,
+    /// `IAM_BOOTSTRAP_ADMIN_PASSWORD` (default: generated and printed once).
+    pub admin_password: Option<Secret>,
+    /// `IAM_BOOTSTRAP_ORG_NAME` (default `Provider`).
+    pub org_name: String,
+}
+
+/// A secret setting: shown as `<redacted>` by `Debug`, so that logging the
+/// settings never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 /// A setting that cannot be used; the message names the variable.
@@ -79,8 +110,33 @@ impl Settings {
                 get("IAM_READY_MAX_LAG")?,
                 DEFAULT_READY_MAX_LAG,
             )?,
+            bootstrap: bootstrap(&get)?,
         })
     }
+}
+
+fn bootstrap(
+    get: &impl Fn(&'static str) -> Result<Option<String>, SettingsError>,
+) -> Result<Bootstrap, SettingsError> {
+    let admin_email = get("IAM_BOOTSTRAP_ADMIN_EMAIL")?;
+    if let Some(email) = &admin_email {
+        iam_domain::Email::parse(email).map_err(|error| SettingsError::Invalid {
+            variable: "IAM_BOOTSTRAP_ADMIN_EMAIL",
+            reason: error.to_string(),
+        })?;
+    }
+    let admin_password = get("IAM_BOOTSTRAP_ADMIN_PASSWORD")?;
+    if let Some(password) = &admin_password {
+        crate::credentials::check_password(password).map_err(|reason| SettingsError::Invalid {
+            variable: "IAM_BOOTSTRAP_ADMIN_PASSWORD",
+            reason,
+        })?;
+    }
+    Ok(Bootstrap {
+        admin_email,
+        admin_password: admin_password.map(Secret),
+        org_name: get("IAM_BOOTSTRAP_ORG_NAME")?.unwrap_or_else(|| "Provider".to_owned()),
+    })
 }
 
 fn positive(
@@ -143,6 +199,19 @@ mod tests {
                 "{error}"
             );
         }
+    }
+
+    #[test]
+    fn the_bootstrap_password_is_checked_and_never_shown() {
+        let error = settings(&[("IAM_BOOTSTRAP_ADMIN_PASSWORD", "short")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("IAM_BOOTSTRAP_ADMIN_PASSWORD is invalid"),
+            "{error}"
+        );
+        let settings = settings(&[("IAM_BOOTSTRAP_ADMIN_PASSWORD", "long enough secret")]).unwrap();
+        assert!(!format!("{settings:?}").contains("long enough secret"));
     }
 
     #[test]

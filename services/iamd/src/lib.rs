@@ -5,8 +5,15 @@
 //!
 //! This is the only crate that knows actix-web.
 
+pub mod bootstrap;
+mod caller;
+mod commands;
 pub mod configuration;
+mod credentials;
+mod error;
+mod negotiation;
 pub mod prometheus;
+mod request_id;
 mod routes;
 pub mod startup;
 pub mod telemetry;

@@ -10,18 +10,23 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use iam_eventstore::{Backend, EventStore};
+use iam_projections::read_models::{OrganizationsProjector, UsersProjector};
 use iam_projections::{ReadModels, Runner, RunnerHandle};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tracing_actix_web::TracingLogger;
 
 use crate::configuration::Settings;
-use crate::routes::health;
+use crate::routes::{health, login, organizations, roles, users};
 
 /// What every request handler can reach.
 #[derive(Debug)]
 pub struct AppState {
     /// The event log.
     pub store: Arc<dyn EventStore>,
+    /// The read models (and the credential tables beside them).
+    pub read_models: ReadModels,
+    /// Lifetime of a login session.
+    pub session_ttl: std::time::Duration,
     /// The running projectors (`wait_for`, lag).
     pub projections: RunnerHandle,
     /// Rendering of `/metrics`.
@@ -52,29 +57,64 @@ impl Application {
         let read_models = ReadModels::connect(&settings.database_url)
             .await
             .context("IAM_DATABASE_URL: cannot open the read models")?;
-        let projections = Runner::new(store.clone(), read_models)
+        crate::credentials::migrate(&read_models).await?;
+        let projections = Runner::new(store.clone(), read_models.clone())
+            .with(OrganizationsProjector)
+            .with(UsersProjector)
             .start()
             .await
             .context("starting the projectors")?;
+        let state = web::Data::new(AppState {
+            store,
+            read_models,
+            session_ttl: settings.session_ttl,
+            projections,
+            prometheus,
+            ready_max_lag: settings.ready_max_lag,
+        });
+        match crate::bootstrap::run(&state, &settings.bootstrap).await? {
+            crate::bootstrap::Outcome::AlreadyDone => {}
+            crate::bootstrap::Outcome::Created {
+                admin,
+                generated_password,
+            } => {
+                tracing::info!(admin = %admin, "created the provider organization and its administrator");
+                if let Some(password) = generated_password {
+                    // Shown once, on the console only: never through the log.
+                    println!(
+                        "iamd: first start: log in as {admin} with password {password} \
+                         (shown once; set IAM_BOOTSTRAP_ADMIN_PASSWORD to choose it)"
+                    );
+                }
+            }
+        }
 
         let listener = TcpListener::bind(&settings.listen)
             .with_context(|| format!("IAM_LISTEN: cannot bind {}", settings.listen))?;
         let address = listener.local_addr()?;
         let port = address.port();
-        let state = web::Data::new(AppState {
-            store,
-            projections,
-            prometheus,
-            ready_max_lag: settings.ready_max_lag,
-        });
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(from_fn(crate::negotiation::require_supported_version))
                 .wrap(from_fn(crate::prometheus::record_request))
                 .wrap(TracingLogger::default())
+                .wrap(from_fn(crate::request_id::assign))
                 .app_data(state.clone())
+                .app_data(crate::negotiation::json_config())
+                .app_data(web::PayloadConfig::new(crate::negotiation::MAX_BODY_BYTES))
                 .service(health::healthz)
                 .service(health::readyz)
                 .service(health::metrics)
+                .service(login::login)
+                .service(users::create::create)
+                .service(users::list::list)
+                .service(users::get::get)
+                .service(users::replace::replace)
+                .service(users::delete::delete)
+                .service(organizations::list)
+                .service(organizations::create)
+                .service(organizations::add_member)
+                .service(roles::list)
         })
         .listen(listener)?
         .run();

@@ -65,3 +65,15 @@ pub fn init(otlp_endpoint: Option<&str>) -> anyhow::Result<Telemetry> {
         provider: Some(provider),
     })
 }
+
+/// The trace id of the current span, when traces are exported.
+pub fn current_trace_id() -> Option<String> {
+    use opentelemetry::trace::TraceContextExt;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let context = tracing::Span::current().context();
+    let span = context.span();
+    let span_context = span.span_context();
+    span_context
+        .is_valid()
+        .then(|| span_context.trace_id().to_string())
+}

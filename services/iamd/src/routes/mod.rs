@@ -1,3 +1,7 @@
 //! HTTP routes, one module per resource.
 
 pub(crate) mod health;
+pub(crate) mod login;
+pub(crate) mod organizations;
+pub(crate) mod roles;
+pub(crate) mod users;

@@ -1,0 +1,126 @@
+//! First start: create the provider organization and its first Provider
+//! Administrator. Idempotent: a start that finds a provider changes nothing,
+//! and a claim makes concurrent first starts of several replicas create
+//! exactly one.
+
+use anyhow::Context;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use iam_domain::organization::OrgCommand;
+use iam_domain::user::{NewUser, UserCommand};
+use iam_domain::{OrgId, OrgKind, UserId};
+use iam_eventstore::Claim;
+
+use crate::commands::{Cause, run_org_command, run_user_command};
+use crate::configuration::Bootstrap;
+use crate::credentials;
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+/// The administrator created when no address is configured.
+pub const DEFAULT_ADMIN_EMAIL: &str = "admin@localhost.localdomain";
+
+/// What bootstrap did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// A provider already existed.
+    AlreadyDone,
+    /// The provider and its administrator were created; the generated
+    /// password, when none was configured, is to be shown once.
+    Created {
+        /// The administrator's user name.
+        admin: String,
+        /// The generated password, if one was generated.
+        generated_password: Option<String>,
+    },
+}
+
+/// Creates the provider and its administrator when the store has none.
+pub async fn run(state: &AppState, settings: &Bootstrap) -> anyhow::Result<Outcome> {
+    let head = state.store.head_position().await?;
+    state.projections.wait_for(head).await?;
+    if state.read_models.provider().await?.is_some() {
+        return Ok(Outcome::AlreadyDone);
+    }
+    let cause = Cause {
+        request_id: Some("bootstrap".into()),
+        ..Cause::default()
+    };
+    let provider = OrgId::new(uuid::Uuid::new_v4());
+    let created = run_org_command(
+        state,
+        provider,
+        OrgCommand::CreateProvider {
+            id: provider,
+            name: settings.org_name.clone(),
+            at: chrono::Utc::now(),
+        },
+        &cause,
+        vec![Claim::new("bootstrap", "provider")],
+    )
+    .await;
+    match created {
+        Ok(_) => {}
+        // Another replica bootstrapped at the same moment.
+        Err(error) if error.status() == actix_web::http::StatusCode::CONFLICT => {
+            return Ok(Outcome::AlreadyDone);
+        }
+        Err(error) => return Err(api_error("creating the provider organization", error)),
+    }
+
+    let admin = settings
+        .admin_email
+        .clone()
+        .unwrap_or_else(|| DEFAULT_ADMIN_EMAIL.to_owned());
+    let (password, generated) = match &settings.admin_password {
+        Some(password) => (password.expose().to_owned(), false),
+        None => (generated_password()?, true),
+    };
+    let hash = credentials::hash_password(password.clone()).await?;
+    let id = UserId::new(uuid::Uuid::new_v4());
+    let user = NewUser {
+        id,
+        organization: provider,
+        organization_kind: OrgKind::Provider,
+        user_name: admin.clone(),
+        email: admin.clone(),
+        given_name: "Provider".into(),
+        family_name: "Administrator".into(),
+        state: "Active".into(),
+        roles: vec!["Provider Administrator".into()],
+        with_password: true,
+    };
+    run_user_command(
+        state,
+        id,
+        UserCommand::Create {
+            user,
+            at: chrono::Utc::now(),
+        },
+        &cause,
+    )
+    .await
+    .map_err(|error| {
+        api_error(
+            "IAM_BOOTSTRAP_ADMIN_EMAIL: creating the administrator",
+            error,
+        )
+    })?;
+    credentials::set_password(&state.read_models, &id.to_string(), &hash).await?;
+    Ok(Outcome::Created {
+        admin,
+        generated_password: generated.then_some(password),
+    })
+}
+
+fn api_error(doing: &str, error: ApiError) -> anyhow::Error {
+    anyhow::anyhow!("{doing}: {error}")
+}
+
+fn generated_password() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 18];
+    getrandom::fill(&mut bytes)
+        .map_err(|error| anyhow::anyhow!("{error}"))
+        .context("generating a password")?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}

@@ -1,0 +1,138 @@
+//! Who is calling, and in which organization: the `Caller` extractor.
+//!
+//! Missing credentials are 403, invalid or expired ones 401 (as the vCloud
+//! Air API answers). `X-VMware-VCloud-Tenant-Context` names the effective
+//! organization: provider users may name tenants of their provider, tenant
+//! users only their own organization; anything else is 403.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::{FromRequest, HttpRequest, web};
+use iam_domain::policy::{Actor, may_act_in};
+use iam_domain::{OrgId, OrgKind, Organization, UserId};
+use iam_projections::read_models::{OrganizationRow, UserRow};
+
+use crate::credentials;
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+/// The tenant-context header (matched case-insensitively, like every header).
+pub(crate) const TENANT_CONTEXT: &str = "x-vmware-vcloud-tenant-context";
+
+/// An authenticated caller and the organization it acts in.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    /// The caller as the policy sees it.
+    pub(crate) actor: Actor,
+    /// The caller's user row.
+    pub(crate) user: UserRow,
+    /// The organization the request works on.
+    pub(crate) effective: Organization,
+}
+
+/// A read-model organization as the domain sees it.
+pub(crate) fn organization(row: &OrganizationRow) -> Option<Organization> {
+    Some(Organization {
+        id: OrgId::parse(&row.id)?,
+        name: row.name.clone(),
+        kind: if row.kind == "Provider" {
+            OrgKind::Provider
+        } else {
+            OrgKind::Tenant
+        },
+        provider: row.provider_id.as_deref().and_then(OrgId::parse),
+        delegates_user_management: row.delegates,
+        members: Default::default(),
+    })
+}
+
+impl FromRequest for Caller {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(request: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let request = request.clone();
+        Box::pin(async move { Ok(authenticate(&request).await?) })
+    }
+}
+
+async fn authenticate(request: &HttpRequest) -> Result<Caller, ApiError> {
+    let state = request
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state is missing")))?;
+    let Some(authorization) = request
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+    else {
+        return Err(ApiError::forbidden(
+            "Authentication is required: log in with POST /api/iam/login and send Authorization: Bearer <token>.",
+        ));
+    };
+    let invalid =
+        || ApiError::unauthorized("The session token is invalid or has expired; log in again.");
+    let authorization = authorization.to_str().map_err(|_| invalid())?;
+    let (scheme, token) = authorization.trim().split_once(' ').ok_or_else(invalid)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(ApiError::unauthorized(
+            "Send Authorization: Bearer <token> (Basic credentials are accepted only by POST /api/iam/login).",
+        ));
+    }
+    let user_id = credentials::session_user(&state.read_models, token.trim())
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(invalid)?;
+    let user = state
+        .read_models
+        .user(&user_id)
+        .await?
+        .ok_or_else(invalid)?;
+    if user.state != "Active" {
+        return Err(ApiError::unauthorized(
+            "The user is inactive; an administrator can activate it again.",
+        ));
+    }
+    let home_row = state
+        .read_models
+        .organization(&user.organization_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::internal(anyhow::anyhow!("user {} has no organization", user.id))
+        })?;
+    let home = organization(&home_row).ok_or_else(|| {
+        ApiError::internal(anyhow::anyhow!(
+            "organization {} is unreadable",
+            home_row.id
+        ))
+    })?;
+    let actor = Actor {
+        user: UserId::parse(&user.id).ok_or_else(invalid)?,
+        home: home.id,
+        home_kind: home.kind,
+        roles: user.roles.clone(),
+    };
+    let effective = match request.headers().get(TENANT_CONTEXT) {
+        None => home,
+        Some(value) => {
+            let named = value.to_str().unwrap_or_default().trim();
+            let unknown = || {
+                ApiError::forbidden(format!(
+                    "Organization `{named}` named by X-VMware-VCloud-Tenant-Context does not exist or is not \
+                     visible to you."
+                ))
+            };
+            let row = match OrgId::parse(named) {
+                Some(id) => state.read_models.organization(&id.to_string()).await?,
+                None => None,
+            };
+            let organization = row.as_ref().and_then(organization).ok_or_else(unknown)?;
+            may_act_in(&actor, &organization).map_err(|denied| ApiError::forbidden(denied.0))?;
+            organization
+        }
+    };
+    Ok(Caller {
+        actor,
+        user,
+        effective,
+    })
+}

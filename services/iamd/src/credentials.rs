@@ -1,0 +1,197 @@
+//! Passwords (Argon2id hashes) and login sessions (SHA-256 of the token),
+//! kept in tables beside the log. No secret is ever logged, traced, or
+//! written to the log or a read model.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use argon2::Argon2;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use iam_eventstore::Backend;
+use iam_projections::ReadModels;
+use sha2::{Digest, Sha256};
+
+const MIGRATIONS_TABLE: &str = "iamd_migrations";
+/// Shortest password accepted.
+pub(crate) const MIN_PASSWORD_LENGTH: usize = 8;
+/// Longest password accepted (bounds the hashing work an attacker can ask for).
+pub(crate) const MAX_PASSWORD_LENGTH: usize = 256;
+
+/// Creates the credential and session tables when needed.
+pub(crate) async fn migrate(read_models: &ReadModels) -> anyhow::Result<()> {
+    let mut migrator = match read_models.backend() {
+        Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+        Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+    };
+    migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
+    migrator
+        .run(read_models.pool())
+        .await
+        .context("creating the credential tables")?;
+    Ok(())
+}
+
+/// Checks a new password's length; the message says what is allowed.
+pub(crate) fn check_password(password: &str) -> Result<(), String> {
+    let length = password.chars().count();
+    if !(MIN_PASSWORD_LENGTH..=MAX_PASSWORD_LENGTH).contains(&length) {
+        return Err(format!(
+            "password must be between {MIN_PASSWORD_LENGTH} and {MAX_PASSWORD_LENGTH} characters long"
+        ));
+    }
+    Ok(())
+}
+
+/// Hashes a password with Argon2id and a random salt (off the async threads).
+pub(crate) async fn hash_password(password: String) -> anyhow::Result<String> {
+    tokio::task::spawn_blocking(move || {
+        Argon2::default()
+            .hash_password(password.as_bytes())
+            .map(|hash| hash.to_string())
+            .map_err(|error| anyhow::anyhow!("hashing a password failed: {error}"))
+    })
+    .await?
+}
+
+/// A hash of a password nobody has, so that a login for an unknown user
+/// costs as much as one for a known user.
+const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$OnZ2OYV5aQUQWKqYpxjH2Bm8iaMuIuEXAGhCBkkmLF8";
+
+/// Whether `password` matches `hash` (or, with no hash, a decoy: false, in
+/// about the same time).
+pub(crate) async fn verify_password(password: String, hash: Option<String>) -> bool {
+    tokio::task::spawn_blocking(move || {
+        let known = hash.is_some();
+        let hash = hash.unwrap_or_else(|| DECOY_HASH.to_owned());
+        let Ok(parsed) = PasswordHash::new(&hash) else {
+            return false;
+        };
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+            && known
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// Stores (or replaces) a user's password hash.
+pub(crate) async fn set_password(
+    read_models: &ReadModels,
+    user_id: &str,
+    hash: &str,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO credentials (user_id, password_hash) VALUES ($1, $2) \
+         ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash",
+    )
+    .bind(user_id.to_owned())
+    .bind(hash.to_owned())
+    .execute(read_models.pool())
+    .await?;
+    Ok(())
+}
+
+/// A user's password hash, if it has one.
+pub(crate) async fn password_hash(
+    read_models: &ReadModels,
+    user_id: &str,
+) -> anyhow::Result<Option<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT password_hash FROM credentials WHERE user_id = $1")
+            .bind(user_id.to_owned())
+            .fetch_optional(read_models.pool())
+            .await?,
+    )
+}
+
+/// Removes a deleted user's password and ends its sessions.
+pub(crate) async fn forget_user(read_models: &ReadModels, user_id: &str) -> anyhow::Result<()> {
+    sqlx::query("DELETE FROM credentials WHERE user_id = $1")
+        .bind(user_id.to_owned())
+        .execute(read_models.pool())
+        .await?;
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user_id.to_owned())
+        .execute(read_models.pool())
+        .await?;
+    Ok(())
+}
+
+/// Opens a session for `user_id`; returns the token (shown once, in the
+/// login response).
+pub(crate) async fn open_session(
+    read_models: &ReadModels,
+    user_id: &str,
+    ttl: Duration,
+) -> anyhow::Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)
+        .map_err(|error| anyhow::anyhow!("no randomness for a session token: {error}"))?;
+    let token = URL_SAFE_NO_PAD.encode(bytes);
+    let expires_at = chrono::Utc::now().timestamp_millis() + ttl.as_millis() as i64;
+    sqlx::query("INSERT INTO sessions (token_hash, user_id, expires_at) VALUES ($1, $2, $3)")
+        .bind(sha256_hex(&token))
+        .bind(user_id.to_owned())
+        .bind(expires_at)
+        .execute(read_models.pool())
+        .await?;
+    Ok(token)
+}
+
+/// The user of a live session, if the token names one.
+pub(crate) async fn session_user(
+    read_models: &ReadModels,
+    token: &str,
+) -> anyhow::Result<Option<String>> {
+    Ok(
+        sqlx::query_scalar(
+            "SELECT user_id FROM sessions WHERE token_hash = $1 AND expires_at > $2",
+        )
+        .bind(sha256_hex(token))
+        .bind(chrono::Utc::now().timestamp_millis())
+        .fetch_optional(read_models.pool())
+        .await?,
+    )
+}
+
+/// Lower-case hex SHA-256.
+pub(crate) fn sha256_hex(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_password_verifies_against_its_hash_only() {
+        let hash = hash_password("correct horse".into()).await.unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(!hash.contains("correct horse"));
+        assert!(verify_password("correct horse".into(), Some(hash.clone())).await);
+        assert!(!verify_password("wrong horse".into(), Some(hash)).await);
+        assert!(!verify_password("correct horse".into(), None).await);
+    }
+
+    #[test]
+    fn password_length_is_bounded() {
+        assert!(check_password("short").is_err());
+        assert!(check_password("long enough").is_ok());
+        assert!(check_password(&"x".repeat(257)).is_err());
+    }
+}
+
+#[cfg(test)]
+mod decoy_tests {
+    #[test]
+    fn the_decoy_hash_parses_so_unknown_users_cost_a_full_verification() {
+        assert!(argon2::password_hash::phc::PasswordHash::new(super::DECOY_HASH).is_ok());
+    }
+}

@@ -1,0 +1,87 @@
+//! `POST /api/iam/login`: Basic credentials for a session token.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, post, web};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::json;
+
+use crate::credentials;
+use crate::error::ApiError;
+use crate::negotiation::vca_json;
+use crate::startup::AppState;
+
+/// The one answer for every failed login, so that it does not tell whether
+/// the user exists.
+const REFUSED: &str = "The user name or password is incorrect, or the user is inactive.";
+
+/// Logs in: 201 with the session token in `vchs-authorization`.
+#[post("/api/iam/login")]
+#[tracing::instrument(skip_all)]
+pub(crate) async fn login(
+    state: web::Data<AppState>,
+    http: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let Some(authorization) = http.headers().get(header::AUTHORIZATION) else {
+        return Err(ApiError::forbidden(
+            "Send Authorization: Basic <base64 of userName:password> to log in.",
+        ));
+    };
+    let (user_name, password) = basic_credentials(authorization.to_str().unwrap_or_default())
+        .ok_or_else(|| {
+            ApiError::unauthorized(
+                "The Authorization header must be Basic <base64 of userName:password>.",
+            )
+        })?;
+    let user = state.read_models.user_by_name(&user_name).await?;
+    let hash = match &user {
+        Some(user) => credentials::password_hash(&state.read_models, &user.id)
+            .await
+            .map_err(ApiError::internal)?,
+        None => None,
+    };
+    // Verify even for an unknown user (against a decoy), so that both take as long.
+    let verified = credentials::verify_password(password, hash).await;
+    let user = match user {
+        Some(user) if verified && user.state == "Active" => user,
+        _ => return Err(ApiError::unauthorized(REFUSED)),
+    };
+    let token = credentials::open_session(&state.read_models, &user.id, state.session_ttl)
+        .await
+        .map_err(ApiError::internal)?;
+    let mut response = vca_json(StatusCode::CREATED, &json!({ "serviceGroupIds": [] }));
+    let value = HeaderValue::from_str(&token).map_err(ApiError::internal)?;
+    response
+        .headers_mut()
+        .insert(HeaderName::from_static("vchs-authorization"), value);
+    Ok(response)
+}
+
+/// `(userName, password)` from a Basic header value.
+fn basic_credentials(header: &str) -> Option<(String, String)> {
+    let (scheme, encoded) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (user_name, password) = decoded.split_once(':')?;
+    Some((user_name.to_owned(), password.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::basic_credentials;
+
+    #[test]
+    fn basic_credentials_are_decoded() {
+        // "jill@example.com:pa:ss" — the password may contain colons.
+        let header = "Basic amlsbEBleGFtcGxlLmNvbTpwYTpzcw==";
+        assert_eq!(
+            basic_credentials(header),
+            Some(("jill@example.com".into(), "pa:ss".into()))
+        );
+        assert_eq!(basic_credentials("Bearer x"), None);
+        assert_eq!(basic_credentials("Basic !!!"), None);
+    }
+}

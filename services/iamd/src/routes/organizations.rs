@@ -1,0 +1,171 @@
+//! `GET /api/org`, `POST /api/orgs`, `POST /api/orgs/{orgId}/members`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, get, post, web};
+use iam_domain::organization::OrgCommand;
+use iam_domain::policy::may_manage_organizations;
+use iam_domain::{OrgId, OrgKind, UserId};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::caller::Caller;
+use crate::error::ApiError;
+use crate::negotiation::vca_json;
+use crate::request_id::RequestId;
+use crate::routes::users::cause;
+use crate::startup::AppState;
+
+/// The organizations the caller can see: its own and, for a provider user,
+/// the provider's tenants.
+#[get("/api/org")]
+pub(crate) async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    let home = caller.actor.home.to_string();
+    let rows = if caller.actor.home_kind == OrgKind::Provider {
+        state.read_models.organizations_visible_from(&home).await?
+    } else {
+        state
+            .read_models
+            .organization(&home)
+            .await?
+            .into_iter()
+            .collect()
+    };
+    let organizations: Vec<_> = rows
+        .iter()
+        .map(|row| json!({ "id": row.id, "name": row.name, "kind": row.kind }))
+        .collect();
+    Ok(vca_json(
+        StatusCode::OK,
+        &json!({ "organizations": organizations }),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct NewTenant {
+    name: Option<String>,
+    #[serde(rename = "delegatesUserManagement")]
+    delegates_user_management: Option<bool>,
+}
+
+/// A provider administrator creates a tenant organization.
+#[post("/api/orgs")]
+pub(crate) async fn create(
+    state: web::Data<AppState>,
+    caller: Caller,
+    request_id: RequestId,
+    body: web::Json<NewTenant>,
+) -> Result<HttpResponse, ApiError> {
+    may_manage_organizations(&caller.actor).map_err(|denied| ApiError::forbidden(denied.0))?;
+    let name = body
+        .name
+        .clone()
+        .ok_or_else(|| ApiError::bad_request("The element `name` is required."))?;
+    let id = OrgId::new(uuid::Uuid::new_v4());
+    let command = OrgCommand::CreateTenant {
+        id,
+        name,
+        provider: caller.actor.home,
+        delegates_user_management: body.delegates_user_management.unwrap_or(true),
+        at: chrono::Utc::now(),
+    };
+    crate::commands::run_org_command(
+        &state,
+        id,
+        command,
+        &cause(&caller, &request_id),
+        Vec::new(),
+    )
+    .await?;
+    let row = state
+        .read_models
+        .organization(&id.to_string())
+        .await?
+        .ok_or_else(|| {
+            ApiError::internal(anyhow::anyhow!(
+                "organization {id} is not in the read model"
+            ))
+        })?;
+    Ok(vca_json(
+        StatusCode::CREATED,
+        &json!({ "id": row.id, "name": row.name, "kind": row.kind, "providerId": row.provider_id,
+                 "delegatesUserManagement": row.delegates }),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct NewMember {
+    #[serde(rename = "userId")]
+    user_id: Option<String>,
+}
+
+/// A provider administrator adds a provider user to a tenant, where it
+/// holds Organization Owner.
+#[post("/api/orgs/{org_id}/members")]
+pub(crate) async fn add_member(
+    state: web::Data<AppState>,
+    caller: Caller,
+    request_id: RequestId,
+    path: web::Path<String>,
+    body: web::Json<NewMember>,
+) -> Result<HttpResponse, ApiError> {
+    may_manage_organizations(&caller.actor).map_err(|denied| ApiError::forbidden(denied.0))?;
+    let not_found = || {
+        ApiError::not_found(format!(
+            "There is no tenant organization `{path}` of your provider."
+        ))
+    };
+    let org_id = OrgId::parse(&path).ok_or_else(not_found)?;
+    let tenant = state
+        .read_models
+        .organization(&org_id.to_string())
+        .await?
+        .ok_or_else(not_found)?;
+    if tenant.provider_id.as_deref() != Some(caller.actor.home.to_string().as_str()) {
+        return Err(not_found());
+    }
+    let user_id = body
+        .user_id
+        .as_deref()
+        .ok_or_else(|| ApiError::bad_request("The element `userId` is required."))?;
+    let no_user = || {
+        ApiError::bad_request(format!(
+            "`{user_id}` is not a user of your provider organization."
+        ))
+    };
+    let user_id = UserId::parse(user_id).ok_or_else(no_user)?;
+    let user = state
+        .read_models
+        .user(&user_id.to_string())
+        .await?
+        .ok_or_else(no_user)?;
+    if user.organization_id != caller.actor.home.to_string() {
+        return Err(no_user());
+    }
+    let role = user.roles.first().copied().ok_or_else(no_user)?;
+    let command = OrgCommand::AddMember {
+        user: user_id,
+        user_organization: caller.actor.home,
+        user_role: role,
+        at: chrono::Utc::now(),
+    };
+    let events = crate::commands::run_org_command(
+        &state,
+        org_id,
+        command,
+        &cause(&caller, &request_id),
+        Vec::new(),
+    )
+    .await?;
+    let status = if events.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok(vca_json(
+        status,
+        &json!({ "organizationId": org_id, "userId": user_id, "role": "Organization Owner" }),
+    ))
+}

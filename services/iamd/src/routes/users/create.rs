@@ -1,0 +1,80 @@
+//! `POST /api/iam/Users`.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, post, web};
+use iam_domain::UserId;
+use iam_domain::policy::{UserAction, may_manage_users};
+use iam_domain::user::{NewUser, UserCommand};
+use iam_scim::vca::UserRequest;
+
+use super::{cause, check_schemas, required, role_names, user_response};
+use crate::caller::Caller;
+use crate::credentials;
+use crate::error::ApiError;
+use crate::request_id::RequestId;
+use crate::startup::AppState;
+
+/// Creates a user in the effective organization.
+#[post("/api/iam/Users")]
+#[tracing::instrument(skip_all, fields(organization = %caller.effective.id))]
+pub(crate) async fn create(
+    state: web::Data<AppState>,
+    caller: Caller,
+    request_id: RequestId,
+    body: web::Json<UserRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let request = body.into_inner();
+    check_schemas(&request)?;
+    let new_user = NewUser {
+        id: UserId::new(uuid::Uuid::new_v4()),
+        organization: caller.effective.id,
+        organization_kind: caller.effective.kind,
+        state: required(&request.state, "state")?,
+        email: required(&request.email, "email")?,
+        family_name: required(&request.family_name, "familyName")?,
+        given_name: required(&request.given_name, "givenName")?,
+        roles: role_names(&request)?,
+        user_name: required(&request.user_name, "userName")?,
+        with_password: request.password.is_some(),
+    };
+    may_manage_users(&caller.actor, &caller.effective, UserAction::Create, None)
+        .map_err(|denied| ApiError::forbidden(denied.0))?;
+    let password_hash = match request.password {
+        Some(password) => {
+            credentials::check_password(&password)
+                .map_err(|why| ApiError::bad_request(format!("The {why}.")))?;
+            Some(
+                credentials::hash_password(password)
+                    .await
+                    .map_err(ApiError::internal)?,
+            )
+        }
+        None => None,
+    };
+    let id = new_user.id;
+    let command = UserCommand::Create {
+        user: new_user,
+        at: chrono::Utc::now(),
+    };
+    crate::commands::run_user_command(&state, id, command, &cause(&caller, &request_id)).await?;
+    if let Some(hash) = password_hash {
+        credentials::set_password(&state.read_models, &id.to_string(), &hash)
+            .await
+            .map_err(ApiError::internal)?;
+    }
+    let row = state
+        .read_models
+        .user(&id.to_string())
+        .await?
+        .ok_or_else(|| {
+            ApiError::internal(anyhow::anyhow!(
+                "user {id} is not in the read model after its creation"
+            ))
+        })?;
+    let mut response = user_response(StatusCode::CREATED, &row);
+    if let Ok(location) = HeaderValue::from_str(&format!("/api/iam/Users/{id}")) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}

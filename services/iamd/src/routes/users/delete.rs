@@ -1,0 +1,52 @@
+//! `DELETE /api/iam/Users/{id}`: the user leaves the lists, its sessions end
+//! and its password is forgotten.
+
+use actix_web::{HttpResponse, delete, web};
+use iam_domain::UserId;
+use iam_domain::policy::{UserAction, may_manage_users};
+use iam_domain::user::UserCommand;
+
+use super::{cause, visible_user};
+use crate::caller::Caller;
+use crate::credentials;
+use crate::error::ApiError;
+use crate::request_id::RequestId;
+use crate::startup::AppState;
+
+/// Deletes a user of the effective organization.
+#[delete("/api/iam/Users/{id}")]
+#[tracing::instrument(skip_all, fields(organization = %caller.effective.id))]
+pub(crate) async fn delete(
+    state: web::Data<AppState>,
+    caller: Caller,
+    request_id: RequestId,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (row, as_owner) = visible_user(&state, &caller, &path).await?;
+    if as_owner {
+        return Err(ApiError::forbidden(
+            "Organization Owners are provider users: delete them in the provider organization.",
+        ));
+    }
+    let id = UserId::parse(&row.id).ok_or_else(|| ApiError::not_found("No such user."))?;
+    may_manage_users(
+        &caller.actor,
+        &caller.effective,
+        UserAction::Delete,
+        Some(id),
+    )
+    .map_err(|denied| ApiError::forbidden(denied.0))?;
+    if id == caller.actor.user {
+        return Err(ApiError::forbidden(
+            "You cannot delete yourself; ask another administrator.",
+        ));
+    }
+    let command = UserCommand::Delete {
+        at: chrono::Utc::now(),
+    };
+    crate::commands::run_user_command(&state, id, command, &cause(&caller, &request_id)).await?;
+    credentials::forget_user(&state.read_models, &row.id)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,137 @@
+//! `/api/iam/Users`: the vCloud Air SCIM 1.0 user resource.
+
+pub(crate) mod create;
+pub(crate) mod delete;
+pub(crate) mod get;
+pub(crate) mod list;
+pub(crate) mod replace;
+
+use actix_web::HttpResponse;
+use actix_web::http::header::{self, HeaderValue};
+use iam_domain::{OrgKind, Role, UserId};
+use iam_projections::read_models::UserRow;
+use iam_scim::vca::{self, Meta, RoleView, Roles, ServiceGroupIds, UserRequest};
+
+use crate::caller::Caller;
+use crate::commands::Cause;
+use crate::error::ApiError;
+use crate::request_id::RequestId;
+use crate::startup::AppState;
+
+/// The user as the dialect shows it; an Organization Owner listed in a
+/// tenant shows that role (its `companyId` stays its provider's).
+pub(crate) fn view(row: &UserRow, as_owner: bool) -> vca::User {
+    let roles = if as_owner {
+        vec![Role::OrganizationOwner]
+    } else {
+        row.roles.clone()
+    };
+    vca::User {
+        meta: Meta {
+            created: row.created_at,
+            modified: row.modified_at,
+        },
+        schemas: vca::User::schemas(),
+        state: row.state.clone(),
+        id: row.id.clone(),
+        company_id: row.organization_id.clone(),
+        customer_number: None,
+        email: row.email.clone(),
+        family_name: row.family_name.clone(),
+        given_name: row.given_name.clone(),
+        roles: Roles {
+            roles: roles.into_iter().map(RoleView::from).collect(),
+        },
+        service_group_ids: ServiceGroupIds {
+            service_group_ids: Vec::new(),
+        },
+        tos_accept_date: None,
+        tos_accepted: false,
+        user_name: row.user_name.clone(),
+    }
+}
+
+/// The strong ETag of a user: its stream's revision.
+pub(crate) fn etag(row: &UserRow) -> String {
+    format!("\"{}\"", row.revision)
+}
+
+/// A response with the user, its ETag and the dialect's content type.
+pub(crate) fn user_response(status: actix_web::http::StatusCode, row: &UserRow) -> HttpResponse {
+    let mut response = crate::negotiation::vca_json(status, &view(row, false));
+    if let Ok(value) = HeaderValue::from_str(&etag(row)) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response
+}
+
+/// The user `id` as seen from the caller's effective organization: a user
+/// whose home it is, or (in a tenant) one of its Organization Owners.
+/// Anything else is 404, so that other organizations' users stay invisible.
+pub(crate) async fn visible_user(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<(UserRow, bool), ApiError> {
+    let not_found =
+        || ApiError::not_found(format!("There is no user `{id}` in this organization."));
+    let id = UserId::parse(id).ok_or_else(not_found)?.to_string();
+    let row = state.read_models.user(&id).await?.ok_or_else(not_found)?;
+    let effective = caller.effective.id.to_string();
+    if row.organization_id == effective {
+        return Ok((row, false));
+    }
+    if caller.effective.kind == OrgKind::Tenant
+        && state.read_models.is_member(&effective, &id).await?
+    {
+        return Ok((row, true));
+    }
+    Err(not_found())
+}
+
+/// What caused a change made by `caller` in request `request_id`.
+pub(crate) fn cause(caller: &Caller, request_id: &RequestId) -> Cause {
+    Cause {
+        actor: Some(caller.actor.user.to_string()),
+        actor_organization: Some(caller.actor.home.to_string()),
+        organization: Some(caller.effective.id.to_string()),
+        request_id: Some(request_id.0.clone()),
+        trace_id: crate::telemetry::current_trace_id(),
+    }
+}
+
+/// A required element of a request, or a 400 that names it.
+pub(crate) fn required<T: Clone>(value: &Option<T>, element: &str) -> Result<T, ApiError> {
+    value
+        .clone()
+        .ok_or_else(|| ApiError::bad_request(format!("The element `{element}` is required.")))
+}
+
+/// The role names of a request (ids and descriptions are ignored).
+pub(crate) fn role_names(request: &UserRequest) -> Result<Vec<String>, ApiError> {
+    let roles = required(&request.roles, "roles")?;
+    roles
+        .roles
+        .iter()
+        .map(|role| {
+            role.name.clone().ok_or_else(|| {
+                ApiError::bad_request(
+                    "Every element of `roles.roles` needs a `name`, e.g. {\"name\": \"End User\"}.",
+                )
+            })
+        })
+        .collect()
+}
+
+/// The request's `schemas`, when present, must include the dialect's URN.
+pub(crate) fn check_schemas(request: &UserRequest) -> Result<(), ApiError> {
+    match &request.schemas {
+        Some(schemas) if !schemas.iter().any(|s| s == iam_scim::SCIM_CORE_1_0) => {
+            Err(ApiError::bad_request(format!(
+                "`schemas` must include `{}`.",
+                iam_scim::SCIM_CORE_1_0
+            )))
+        }
+        _ => Ok(()),
+    }
+}
