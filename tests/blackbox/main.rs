@@ -4,6 +4,10 @@
 // Test code: a panic is how a failure is reported.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[macro_use]
 mod support;
 
+mod login;
+mod organizations;
 mod startup;
+mod users;

@@ -7,19 +7,6 @@ use iam_test_databases::Kind;
 
 use crate::support::{IAMD, run_to_exit, spawn_app};
 
-macro_rules! both_backends {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite { $(
-            #[tokio::test]
-            async fn $test() { super::$test(iam_test_databases::Kind::Sqlite).await; }
-        )* }
-        mod postgres { $(
-            #[tokio::test]
-            async fn $test() { super::$test(iam_test_databases::Kind::Postgres).await; }
-        )* }
-    };
-}
-
 both_backends!(
     health_and_readiness_answer_once_started,
     metrics_export_requests_appends_and_projection_lag,

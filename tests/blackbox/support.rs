@@ -27,6 +27,11 @@ impl Drop for TestApp {
     }
 }
 
+/// The administrator every test app is bootstrapped with.
+pub(crate) const ADMIN: &str = "admin@provider.example.com";
+/// Its password.
+pub(crate) const ADMIN_PASSWORD: &str = "correct horse battery";
+
 /// Starts `iamd` on a fresh database of `kind` and waits until it listens.
 pub(crate) async fn spawn_app(kind: Kind) -> TestApp {
     spawn_app_with(kind, &[]).await
@@ -35,17 +40,28 @@ pub(crate) async fn spawn_app(kind: Kind) -> TestApp {
 /// Starts `iamd` with extra environment variables.
 pub(crate) async fn spawn_app_with(kind: Kind, env: &[(&str, &str)]) -> TestApp {
     let database = TestDatabase::new(kind).await.expect("a test database");
+    start(database, env)
+}
+
+fn start(database: TestDatabase, env: &[(&str, &str)]) -> TestApp {
     let mut command = Command::new(IAMD);
     command
         .env_clear()
         .env("IAM_LISTEN", "127.0.0.1:0")
         .env("IAM_DATABASE_URL", database.url())
-        .env("RUST_LOG", "info")
+        .env("IAM_BOOTSTRAP_ADMIN_EMAIL", ADMIN)
+        .env("IAM_BOOTSTRAP_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        // The start-up line with the address is at info level.
+        .env("RUST_LOG", "warn,iamd=info")
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     let mut process = command.spawn().expect("iamd starts");
-    let address = listening_address(&mut process);
+    let Some(address) = listening_address(&mut process) else {
+        let _ = process.kill();
+        let _ = process.wait();
+        panic!("iamd did not report its address within 60 s");
+    };
     TestApp {
         address,
         client: reqwest::Client::new(),
@@ -56,7 +72,7 @@ pub(crate) async fn spawn_app_with(kind: Kind, env: &[(&str, &str)]) -> TestApp 
 
 /// Reads the child's log until it says where it listens; keeps draining the
 /// log afterwards so that the child never blocks on a full pipe.
-fn listening_address(process: &mut Child) -> String {
+fn listening_address(process: &mut Child) -> Option<String> {
     let stdout = process.stdout.take().expect("stdout is piped");
     let (found, address) = mpsc::channel();
     std::thread::spawn(move || {
@@ -71,12 +87,21 @@ fn listening_address(process: &mut Child) -> String {
             }
         }
     });
-    address
-        .recv_timeout(Duration::from_secs(60))
-        .expect("iamd did not report its address within 60 s")
+    address.recv_timeout(Duration::from_secs(60)).ok()
 }
 
 impl TestApp {
+    /// Stops this process and starts another on the same database.
+    pub(crate) fn restart(mut self) -> TestApp {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+        let database = std::mem::replace(
+            &mut self._database,
+            TestDatabase::sqlite().expect("a placeholder"),
+        );
+        start(database, &[])
+    }
+
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
@@ -106,4 +131,121 @@ pub(crate) fn run_to_exit(
         output.status,
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
+}
+
+/// The vCloud Air dialect's media type.
+pub(crate) const VCA_JSON: &str = "application/json;version=5.7";
+
+impl TestApp {
+    /// Logs in; returns the session token.
+    pub(crate) async fn login(&self, user: &str, password: &str) -> String {
+        let response = self.try_login(user, password).await;
+        assert_eq!(response.status(), 201, "login of {user}");
+        response.headers()["vchs-authorization"]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    pub(crate) async fn try_login(&self, user: &str, password: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/iam/login"))
+            .basic_auth(user, Some(password))
+            .header("Accept", VCA_JSON)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The bootstrapped provider administrator's session.
+    pub(crate) async fn admin(&self) -> String {
+        self.login(ADMIN, ADMIN_PASSWORD).await
+    }
+
+    /// A request with the dialect's headers, a session and an optional tenant context.
+    pub(crate) fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        tenant: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(token)
+            .header("Accept", VCA_JSON);
+        if let Some(tenant) = tenant {
+            request = request.header("X-VMware-VCloud-Tenant-Context", tenant);
+        }
+        request
+    }
+
+    /// Creates a tenant organization as the provider administrator; returns its id.
+    pub(crate) async fn create_tenant(&self, admin: &str, name: &str, delegates: bool) -> String {
+        let response = self
+            .request(reqwest::Method::POST, "/api/orgs", admin, None)
+            .json(&serde_json::json!({ "name": name, "delegatesUserManagement": delegates }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        let body: serde_json::Value = response.json().await.unwrap();
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// POSTs a user body; returns the response.
+    pub(crate) async fn create_user(
+        &self,
+        token: &str,
+        tenant: Option<&str>,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        self.request(reqwest::Method::POST, "/api/iam/Users", token, tenant)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// The body of the vCloud Air documentation's example, for `email`, with these roles.
+pub(crate) fn user_body(email: &str, roles: &[&str]) -> serde_json::Value {
+    serde_json::json!({
+        "schemas": ["urn:scim:schemas:core:1.0"],
+        "state": "Active",
+        "email": email,
+        "familyName": "test12345",
+        "givenName": "Jill",
+        "roles": { "roles": roles.iter().map(|name| serde_json::json!({ "name": name })).collect::<Vec<_>>() },
+        "userName": email,
+    })
+}
+
+/// The SCIM error description of a refused request.
+pub(crate) async fn error_of(response: reqwest::Response) -> (u16, String) {
+    let status = response.status().as_u16();
+    let body: serde_json::Value = response.json().await.expect("a JSON error body");
+    assert_eq!(body["Errors"][0]["code"], status.to_string(), "{body}");
+    (
+        status,
+        body["Errors"][0]["description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    )
+}
+
+/// Defines each test twice: against SQLite and against PostgreSQL.
+macro_rules! both_backends {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite { $(
+            #[tokio::test]
+            async fn $test() { super::$test(iam_test_databases::Kind::Sqlite).await; }
+        )* }
+        mod postgres { $(
+            #[tokio::test]
+            async fn $test() { super::$test(iam_test_databases::Kind::Postgres).await; }
+        )* }
+    };
 }

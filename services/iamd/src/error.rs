@@ -125,15 +125,37 @@ impl From<iam_projections::Error> for ApiError {
     }
 }
 
-/// `text` as a sentence: capitalized, ending with a full stop.
+/// `text` as a sentence: capitalized (unless it starts with an identifier
+/// such as `userName`, whose case is part of its name), ending with a full stop.
 fn sentence(text: &str) -> String {
+    let first_word = text.split_whitespace().next().unwrap_or_default();
+    let is_identifier =
+        first_word.chars().skip(1).any(char::is_uppercase) || first_word.starts_with('`');
     let mut chars = text.chars();
     let mut out: String = match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
+        Some(first) if !is_identifier => first.to_uppercase().chain(chars).collect(),
+        _ => text.to_owned(),
     };
     if !out.ends_with(['.', '!', '?']) {
         out.push('.');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sentence;
+
+    #[test]
+    fn messages_become_sentences_but_identifiers_keep_their_case() {
+        assert_eq!(
+            sentence("a user must hold at least one role"),
+            "A user must hold at least one role."
+        );
+        assert_eq!(
+            sentence("userName cannot be changed"),
+            "userName cannot be changed."
+        );
+        assert_eq!(sentence("Done."), "Done.");
+    }
 }

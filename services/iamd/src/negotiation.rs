@@ -24,10 +24,13 @@ pub(crate) async fn require_supported_version(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let dialect = request.path().starts_with("/api/");
-    if let Some(accept) = request.headers().get(header::ACCEPT).filter(|_| dialect) {
-        let accept = accept.to_str().unwrap_or_default();
-        if !accepts_our_json(accept) {
+    let accept: Vec<&str> = request
+        .headers()
+        .get_all(header::ACCEPT)
+        .filter_map(|value| value.to_str().ok())
+        .collect();
+    if request.path().starts_with("/api/") && !accept.is_empty() {
+        if !accepts_our_json(&accept.join(",")) {
             return Err(ApiError::new(
                 actix_web::http::StatusCode::NOT_ACCEPTABLE,
                 format!(

@@ -1,0 +1,589 @@
+//! `/api/iam/Users` end to end: the documented example, the role rule, every
+//! PUT rule, deletion, duplicates under concurrency, and refusals of bad input.
+
+use iam_test_databases::Kind;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::{VCA_JSON, error_of, spawn_app, user_body};
+
+both_backends!(
+    the_documented_example_is_answered_with_every_documented_field,
+    of_the_32_subsets_of_tenant_roles_the_allowed_ones_are_created_and_the_rest_refused,
+    put_replaces_changeable_elements_and_refuses_every_immutable_one,
+    put_honours_if_match,
+    a_deleted_user_is_gone_from_get_and_list,
+    twenty_concurrent_creates_with_one_user_name_yield_exactly_one_user,
+    bad_input_is_refused_in_the_dialects_error_format_and_writes_nothing,
+    a_user_as_it_was_at_a_past_moment_is_answered_with_as_of,
+);
+
+async fn the_documented_example_is_answered_with_every_documented_field(kind: Kind) {
+    let app = spawn_app(kind).await;
+    let admin = app.admin().await;
+    let tenant = app.create_tenant(&admin, "Acme", true).await;
+    let response = app
+        .create_user(
+            &admin,
+            Some(&tenant),
+            &user_body("jill@example.com", &["End User"]),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    assert_eq!(response.headers()["content-type"], VCA_JSON);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let created: Value = response.json().await.unwrap();
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(location, format!("/api/iam/Users/{id}"));
+    assert_eq!(created["companyId"], tenant.as_str());
+    assert_eq!(created["schemas"], json!(["urn:scim:schemas:core:1.0"]));
+    assert_eq!(created["state"], "Active");
+    assert_eq!(created["customerNumber"], Value::Null);
+    assert_eq!(
+        (created["email"].as_str(), created["userName"].as_str()),
+        (Some("jill@example.com"), Some("jill@example.com"))
+    );
+    assert_eq!(
+        (
+            created["givenName"].as_str(),
+            created["familyName"].as_str()
+        ),
+        (Some("Jill"), Some("test12345"))
+    );
+    assert_eq!(
+        created["roles"],
+        json!({ "roles": [{ "description": "Allows creation and management of VMs.", "name": "End User", "id": "6" }] })
+    );
+    assert_eq!(created["serviceGroupIds"], json!({ "serviceGroupIds": [] }));
+    assert_eq!(
+        (
+            created["tosAcceptDate"].clone(),
+            created["tosAccepted"].clone()
+        ),
+        (Value::Null, json!(false))
+    );
+    let meta = &created["meta"];
+    assert!(
+        meta["created"].as_i64().unwrap() > 1_700_000_000_000,
+        "epoch milliseconds: {meta}"
+    );
+    assert_eq!(meta["created"], meta["modified"]);
+
+    let fetched = app
+        .request(Method::GET, &location, &admin, Some(&tenant))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fetched.status(), 200);
+    assert_eq!(fetched.headers()["etag"], "\"0\"");
+    assert_eq!(fetched.json::<Value>().await.unwrap(), created);
+
+    let list: Value = app
+        .request(Method::GET, "/api/iam/Users", &admin, Some(&tenant))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list, json!({ "users": [created.clone()] }));
+    let filtered: Value = app
+        .request(
+            Method::GET,
+            "/api/iam/Users?filter=userName%20eq%20%22JILL@example.com%22",
+            &admin,
+            Some(&tenant),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(filtered["users"].as_array().unwrap().len(), 1);
+}
+
+async fn of_the_32_subsets_of_tenant_roles_the_allowed_ones_are_created_and_the_rest_refused(
+    kind: Kind,
+) {
+    const ROLES: [&str; 5] = [
+        "Account Administrator",
+        "Virtual Infrastructure Administrator",
+        "Network Administrator",
+        "Read-Only Administrator",
+        "End User",
+    ];
+    let app = spawn_app(kind).await;
+    let admin = app.admin().await;
+    let tenant = app.create_tenant(&admin, "Acme", true).await;
+    let mut created = 0;
+    for mask in 0u32..32 {
+        let roles: Vec<&str> = ROLES
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| mask & (1 << i) != 0)
+            .map(|(_, r)| *r)
+            .collect();
+        let email = format!("user{mask}@example.com");
+        let response = app
+            .create_user(&admin, Some(&tenant), &user_body(&email, &roles))
+            .await;
+        let allowed = roles.len() == 1
+            || roles
+                == [
+                    "Virtual Infrastructure Administrator",
+                    "Network Administrator",
+                ];
+        if allowed {
+            assert_eq!(response.status(), 201, "{roles:?}");
+            created += 1;
+        } else {
+            let (status, message) = error_of(response).await;
+            assert_eq!(status, 400, "{roles:?}");
+            if roles.len() > 1 {
+                for role in &roles {
+                    assert!(message.contains(role), "{roles:?}: {message}");
+                }
+            }
+        }
+    }
+    let list: Value = app
+        .request(Method::GET, "/api/iam/Users", &admin, Some(&tenant))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["users"].as_array().unwrap().len(), created);
+    assert_eq!(created, 6);
+}
+
+async fn put_replaces_changeable_elements_and_refuses_every_immutable_one(kind: Kind) {
+    let app = spawn_app(kind).await;
+    let admin = app.admin().await;
+    let tenant = app.create_tenant(&admin, "Acme", true).await;
+    let created: Value = app
+        .create_user(
+            &admin,
+            Some(&tenant),
+            &user_body("jill@example.com", &["End User"]),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let path = format!("/api/iam/Users/{}", created["id"].as_str().unwrap());
+    let put = |body: Value| {
+        app.request(Method::PUT, &path, &admin, Some(&tenant))
+            .json(&body)
+            .send()
+    };
+
+    let mut changed = created.clone();
+    changed["email"] = json!("jill.hill@example.com");
+    changed["familyName"] = json!("Hill");
+    changed["state"] = json!("Inactive");
+    // Role ids and descriptions in the body are ignored: names count.
+    changed["roles"] = json!({ "roles": [
+        { "name": "Network Administrator", "id": "999", "description": "ignored" },
+        { "name": "Virtual Infrastructure Administrator" } ] });
+    let response = put(changed.clone()).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["etag"], "\"4\"");
+    let replaced: Value = response.json().await.unwrap();
+    assert_eq!(replaced["email"], "jill.hill@example.com");
+    assert_eq!(
+        replaced["userName"], "jill@example.com",
+        "updating email does not change userName"
+    );
+    assert_eq!(replaced["state"], "Inactive");
+    assert_eq!(replaced["roles"]["roles"][0]["id"], "3");
+    assert!(replaced["meta"]["modified"].as_i64() >= replaced["meta"]["created"].as_i64());
+
+    for (element, value) in [
+        ("userName", json!("other@example.com")),
+        ("id", json!("00000000-0000-0000-0000-000000000000")),
+        ("companyId", json!("00000000-0000-0000-0000-000000000000")),
+        ("tosAccepted", json!(true)),
+        ("tosAcceptDate", json!(1400665149048_i64)),
+        ("meta", json!({ "created": 1, "modified": 2 })),
+    ] {
+        let mut body = replaced.clone();
+        body[element] = value;
+        let (status, message) = error_of(put(body).await.unwrap()).await;
+        assert_eq!(status, 400, "{element}");
+        assert!(message.contains(element), "{element}: {message}");
+    }
+    for element in [
+        "email",
+        "givenName",
+        "familyName",
+        "state",
+        "roles",
+        "userName",
+    ] {
+        let mut body = replaced.clone();
+        body.as_object_mut().unwrap().remove(element);
+        let (status, message) = error_of(put(body).await.unwrap()).await;
+        assert_eq!(status, 400, "{element}");
+        assert!(message.contains(element), "{element}: {message}");
+    }
+    let mut conflicting = replaced.clone();
+    conflicting["roles"] =
+        json!({ "roles": [{ "name": "End User" }, { "name": "Account Administrator" }] });
+    assert_eq!(error_of(put(conflicting).await.unwrap()).await.0, 400);
+
+    let now: Value = app
+        .request(Method::GET, &path, &admin, Some(&tenant))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(now, replaced, "refused PUTs wrote nothing");
+}
+
+async fn put_honours_if_match(kind: Kind) {
+    let app = spawn_app(kind).await;
+    let admin = app.admin().await;
+    let tenant = app.create_tenant(&admin, "Acme", true).await;
+    let created: Value = app
+        .create_user(
+            &admin,
+            Some(&tenant),
+            &user_body("jill@example.com", &["End User"]),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let path = format!("/api/iam/Users/{}", created["id"].as_str().unwrap());
+    let mut body = created.clone();
+    body["givenName"] = json!("Jillian");
+    let stale = app
+        .request(Method::PUT, &path, &admin, Some(&tenant))
+        .header("If-Match", "\"7\"")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(stale).await.0, 412);
+    let fresh = app
+        .request(Method::PUT, &path, &admin, Some(&tenant))
+        .header("If-Match", "\"0\"")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fresh.status(), 200);
+    let again = app
+        .request(Method::PUT, &path, &admin, Some(&tenant))
+        .header("If-Match", "\"0\"")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(again).await.0,
+        412,
+        "the ETag moved with the change"
+    );
+}
+
+async fn a_deleted_user_is_gone_from_get_and_list(kind: Kind) {
+    let app = spawn_app(kind).await;
+    let admin = app.admin().await;
+    let tenant = app.create_tenant(&admin, "Acme", true).await;
+    let created: Value = app
+        .create_user(
+            &admin,
+            Some(&tenant),
+            &user_body("jill@example.com", &["End User"]),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let path = format!("/api/iam/Users/{}", created["id"].as_str().unwrap());
+    let deleted = app
+        .request(Method::DELETE, &path, &admin, Some(&tenant))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let fetched = app
+        .request(Method::GET, &path, &admin, Some(&tenant))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(fetched).await.0, 404);
+    let list: Value = app
+        .request(Method::GET, "/api/iam/Users", &admin, Some(&tenant))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list, json!({ "users": [] }));
+    let again = app
+        .request(Method::DELETE, &path, &admin, Some(&tenant))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(again).await.0, 404);
+    // The name is free again.
+    let recreated = app
+        .create_user(
+            &admin,
+            Some(&tenant),
+            &user_body("jill@example.com", &["End User"]),
+        )
+        .await;
+    assert_eq!(recreated.status(), 201);
+}
+
+async fn twenty_concurrent_creates_with_one_user_name_yield_exactly_one_user(kind: Kind) {
+    let app = spawn_app(kind).await;
+    let admin = app.admin().await;
+    let tenant = app.create_tenant(&admin, "Acme", true).await;
+    // Differently cased: user names are unique ignoring case.
+    let bodies: Vec<Value> = (0..20)
+        .map(|i| {
+            user_body(
+                if i % 2 == 0 {
+                    "race@example.com"
+                } else {
+                    "RACE@example.com"
+                },
+                &["End User"],
+            )
+        })
+        .collect();
+    let requests = bodies
+        .iter()
+        .map(|body| app.create_user(&admin, Some(&tenant), body));
+    let responses = futures::future::join_all(requests).await;
+    let mut statuses: Vec<u16> = responses.iter().map(|r| r.status().as_u16()).collect();
+    statuses.sort_unstable();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 409),
+        "{statuses:?}"
+    );
+    let list: Value = app
+        .request(Method::GET, "/api/iam/Users", &admin, Some(&tenant))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["users"].as_array().unwrap().len(), 1);
+    let duplicate = app
+        .create_user(
+            &admin,
+            Some(&tenant),
+            &user_body("Race@Example.com", &["End User"]),
+        )
+        .await;
+    let (status, message) = error_of(duplicate).await;
+    assert_eq!(status, 409);
+    assert!(message.contains("already taken"), "{message}");
+}
+
+async fn bad_input_is_refused_in_the_dialects_error_format_and_writes_nothing(kind: Kind) {
+    let app = spawn_app(kind).await;
+    let admin = app.admin().await;
+    let tenant = app.create_tenant(&admin, "Acme", true).await;
+    let post = || app.request(Method::POST, "/api/iam/Users", &admin, Some(&tenant));
+
+    let cases: Vec<(reqwest::RequestBuilder, u16, &str)> = vec![
+        (
+            post().json(&user_body("not-an-address", &["End User"])),
+            400,
+            "not a valid email",
+        ),
+        (
+            post().json(&{
+                let mut b = user_body("jill@example.com", &["End User"]);
+                b["userName"] = json!("jack@example.com");
+                b
+            }),
+            400,
+            "must be the same address",
+        ),
+        (
+            post().json(&user_body("jill@example.com", &["Superuser"])),
+            400,
+            "not a role",
+        ),
+        (
+            post().json(&{
+                let mut b = user_body("jill@example.com", &["End User"]);
+                b.as_object_mut().unwrap().remove("givenName");
+                b
+            }),
+            400,
+            "givenName",
+        ),
+        (
+            post().json(&user_body("jill@example.com", &["Organization Owner"])),
+            400,
+            "cannot be given",
+        ),
+        (
+            post()
+                .header("Content-Type", "application/json")
+                .body("{\"state\": "),
+            400,
+            "not valid JSON",
+        ),
+        (
+            post()
+                .header("Content-Type", "application/json")
+                .body(vec![0xff, 0xfe, b'{']),
+            400,
+            "not valid JSON",
+        ),
+        (
+            post().header("Content-Type", "text/plain").body("{}"),
+            415,
+            "Content-Type",
+        ),
+        (
+            post()
+                .header("Content-Type", "application/json")
+                .body(vec![b' '; 1024 * 1024 + 10]),
+            413,
+            "larger than",
+        ),
+        (
+            app.client
+                .get(app.url("/api/iam/Users"))
+                .bearer_auth(&admin)
+                .header("Accept", "application/json;version=5.6"),
+            406,
+            "version 5.7",
+        ),
+    ];
+    for (request, expected, words) in cases {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.headers()["content-type"], VCA_JSON);
+        let (status, message) = error_of(response).await;
+        assert_eq!(status, expected, "{message}");
+        assert!(message.contains(words), "expected `{words}` in: {message}");
+    }
+    // Injection strings are stored literally.
+    let mut body = user_body("robert@example.com", &["End User"]);
+    body["familyName"] = json!("Robert'); DROP TABLE read_users;--");
+    let created: Value = app
+        .create_user(&admin, Some(&tenant), &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(created["familyName"], "Robert'); DROP TABLE read_users;--");
+    let list: Value = app
+        .request(Method::GET, "/api/iam/Users", &admin, Some(&tenant))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        list["users"].as_array().unwrap().len(),
+        1,
+        "only the valid user was written"
+    );
+    // No version: the current one.
+    let unversioned = app
+        .client
+        .get(app.url("/api/iam/Users"))
+        .bearer_auth(&admin)
+        .header("Accept", "application/json")
+        .header("X-VMware-VCloud-Tenant-Context", &tenant)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unversioned.status(), 200);
+    assert_eq!(unversioned.headers()["content-type"], VCA_JSON);
+}
+
+async fn a_user_as_it_was_at_a_past_moment_is_answered_with_as_of(kind: Kind) {
+    let app = spawn_app(kind).await;
+    let admin = app.admin().await;
+    let tenant = app.create_tenant(&admin, "Acme", true).await;
+    let created: Value = app
+        .create_user(
+            &admin,
+            Some(&tenant),
+            &user_body("jill@example.com", &["End User"]),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let path = format!("/api/iam/Users/{}", created["id"].as_str().unwrap());
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let between = chrono_now();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let mut body = created.clone();
+    body["givenName"] = json!("Jillian");
+    assert_eq!(
+        app.request(Method::PUT, &path, &admin, Some(&tenant))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let then: Value = app
+        .request(
+            Method::GET,
+            &format!("{path}?asOf={between}"),
+            &admin,
+            Some(&tenant),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(then["givenName"], "Jill");
+    let before = app
+        .request(
+            Method::GET,
+            &format!("{path}?asOf=2000-01-01T00:00:00Z"),
+            &admin,
+            Some(&tenant),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(before).await.0, 404);
+    let bad = app
+        .request(
+            Method::GET,
+            &format!("{path}?asOf=yesterday"),
+            &admin,
+            Some(&tenant),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(bad).await.0, 400);
+}
+
+fn chrono_now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
