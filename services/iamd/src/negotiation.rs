@@ -29,17 +29,18 @@ pub(crate) async fn require_supported_version(
         .get_all(header::ACCEPT)
         .filter_map(|value| value.to_str().ok())
         .collect();
-    if request.path().starts_with("/api/") && !accept.is_empty() {
-        if !accepts_our_json(&accept.join(",")) {
-            return Err(ApiError::new(
-                actix_web::http::StatusCode::NOT_ACCEPTABLE,
-                format!(
-                    "This service speaks version {API_VERSION} of the API; send Accept: {VCA_CONTENT_TYPE} \
-                     (or no version)."
-                ),
-            )
-            .into());
-        }
+    if request.path().starts_with("/api/")
+        && !accept.is_empty()
+        && !accepts_our_json(&accept.join(","))
+    {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::NOT_ACCEPTABLE,
+            format!(
+                "This service speaks version {API_VERSION} of the API; send Accept: {VCA_CONTENT_TYPE} \
+                 (or no version)."
+            ),
+        )
+        .into());
     }
     next.call(request).await
 }
