@@ -86,3 +86,77 @@ async fn an_invalid_database_url_stops_start_up_with_one_line_naming_the_variabl
         );
     }
 }
+
+/// Starts iamd on `url` without bootstrap variables; returns the process,
+/// its address and what it printed up to the address.
+fn start_without_bootstrap_settings(url: &str) -> (std::process::Child, String, Vec<String>) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(IAMD)
+        .env_clear()
+        .env("IAM_LISTEN", "127.0.0.1:0")
+        .env("IAM_DATABASE_URL", url)
+        .env("RUST_LOG", "warn,iamd=info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = Vec::new();
+    let mut address = None;
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if let Some(at) = line.find("listening on http://") {
+            address = Some(line[at + "listening on ".len()..].trim().to_owned());
+            lines.push(line);
+            break;
+        }
+        lines.push(line);
+    }
+    (child, address.expect("iamd reports its address"), lines)
+}
+
+#[tokio::test]
+async fn a_first_start_without_settings_prints_a_generated_password_once() {
+    let database = iam_test_databases::TestDatabase::sqlite().unwrap();
+    let (mut first, address, printed) = start_without_bootstrap_settings(database.url());
+    let announcement = printed
+        .iter()
+        .find(|line| {
+            line.contains("first start: log in as admin@localhost.localdomain with password ")
+        })
+        .unwrap_or_else(|| panic!("no password line in {printed:#?}"));
+    let password = announcement
+        .split("with password ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let logs_with_password = printed
+        .iter()
+        .filter(|line| line.contains(&password))
+        .count();
+    assert_eq!(
+        logs_with_password, 1,
+        "the password is printed once and logged nowhere else"
+    );
+    let login = reqwest::Client::new()
+        .post(format!("{address}/api/iam/login"))
+        .basic_auth("admin@localhost.localdomain", Some(&password))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 201);
+    first.kill().unwrap();
+    first.wait().unwrap();
+
+    let (mut second, _, printed) = start_without_bootstrap_settings(database.url());
+    second.kill().unwrap();
+    second.wait().unwrap();
+    assert!(
+        printed
+            .iter()
+            .all(|line| !line.contains("first start") && !line.contains("created the provider")),
+        "a restart creates nothing: {printed:#?}"
+    );
+}
