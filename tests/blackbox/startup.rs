@@ -160,3 +160,58 @@ async fn a_first_start_without_settings_prints_a_generated_password_once() {
         "a restart creates nothing: {printed:#?}"
     );
 }
+
+#[tokio::test]
+async fn the_openapi_description_covers_every_endpoint_and_swagger_ui_is_served_offline() {
+    let app = spawn_app(Kind::Sqlite).await;
+    let document: serde_json::Value = app
+        .get("/api-docs/openapi.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    for (path, method) in [
+        ("/api/iam/login", "post"),
+        ("/api/iam/Users", "post"),
+        ("/api/iam/Users", "get"),
+        ("/api/iam/Users/{id}", "get"),
+        ("/api/iam/Users/{id}", "put"),
+        ("/api/iam/Users/{id}", "delete"),
+        ("/api/org", "get"),
+        ("/api/orgs", "post"),
+        ("/api/orgs/{org_id}/members", "post"),
+        ("/cloudapi/1.0.0/roles", "get"),
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+        ("/metrics", "get"),
+    ] {
+        assert!(
+            document["paths"][path][method].is_object(),
+            "{method} {path} is not described"
+        );
+    }
+    let create = &document["paths"]["/api/iam/Users"]["post"];
+    assert_eq!(
+        create["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/UserRequest"
+    );
+    assert_eq!(
+        create["responses"]["201"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/User"
+    );
+    for schema in ["User", "UserList", "UserRequest", "ErrorBody"] {
+        assert!(
+            document["components"]["schemas"][schema].is_object(),
+            "schema {schema}"
+        );
+    }
+
+    let page = app.get("/docs/").await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        !html.contains("https://"),
+        "the page loads nothing from elsewhere"
+    );
+    assert_eq!(app.get("/docs/swagger-ui-bundle.js").await.status(), 200);
+}

@@ -1,9 +1,10 @@
 //! The SCIM 1.1 error body: `{"Errors":[{"description":"...","code":"400"}]}`.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// One error.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorEntry {
     /// What was wrong and how to fix it.
     pub description: String,
@@ -12,7 +13,7 @@ pub struct ErrorEntry {
 }
 
 /// The error body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     /// The errors (one, in practice).
     #[serde(rename = "Errors")]

@@ -3,11 +3,12 @@
 use iam_domain::Role;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::SCIM_CORE_1_0;
 
 /// `meta`: creation and modification times in epoch milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Meta {
     /// Created.
     pub created: i64,
@@ -16,7 +17,7 @@ pub struct Meta {
 }
 
 /// A role as responses show it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RoleView {
     /// What it allows.
     pub description: String,
@@ -38,14 +39,14 @@ impl From<Role> for RoleView {
 }
 
 /// `{"roles": [...]}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Roles<T> {
     /// The roles.
     pub roles: Vec<T>,
 }
 
 /// `{"serviceGroupIds": [...]}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ServiceGroupIds {
     /// The ids.
     #[serde(rename = "serviceGroupIds")]
@@ -53,7 +54,7 @@ pub struct ServiceGroupIds {
 }
 
 /// A user as the API answers it (field order as in the vCloud Air documentation).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct User {
     /// Times.
     pub meta: Meta,
@@ -101,14 +102,14 @@ impl User {
 }
 
 /// `{"users": [...]}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct UserList {
     /// The users.
     pub users: Vec<User>,
 }
 
 /// A role as requests name it (`id` and `description` are ignored).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RoleName {
     /// The role's name.
     pub name: Option<String>,
@@ -116,7 +117,7 @@ pub struct RoleName {
 
 /// The body of a create (`POST`) or replace (`PUT`). Every element is
 /// optional here so that the service can name the missing one.
-#[derive(Clone, Default, PartialEq, Deserialize)]
+#[derive(Clone, Default, PartialEq, Deserialize, ToSchema)]
 pub struct UserRequest {
     /// Must include `urn:scim:schemas:core:1.0` when present.
     pub schemas: Option<Vec<String>>,

@@ -12,6 +12,7 @@ pub mod configuration;
 mod credentials;
 mod error;
 mod negotiation;
+mod openapi;
 pub mod prometheus;
 mod request_id;
 mod routes;

@@ -93,6 +93,7 @@ impl Application {
             .with_context(|| format!("IAM_LISTEN: cannot bind {}", settings.listen))?;
         let address = listener.local_addr()?;
         let port = address.port();
+        let openapi = <crate::openapi::ApiDoc as utoipa::OpenApi>::openapi();
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(crate::negotiation::require_supported_version))
@@ -115,6 +116,10 @@ impl Application {
                 .service(organizations::create)
                 .service(organizations::add_member)
                 .service(roles::list)
+                .service(
+                    utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
+                        .url("/api-docs/openapi.json", openapi.clone()),
+                )
         })
         .listen(listener)?
         .run();

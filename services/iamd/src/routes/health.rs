@@ -6,6 +6,7 @@ use serde_json::json;
 use crate::startup::AppState;
 
 /// The process is up and serving.
+#[utoipa::path(tag = "operations", responses((status = 200, description = "The process serves")))]
 #[get("/healthz")]
 pub(crate) async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
@@ -13,6 +14,7 @@ pub(crate) async fn healthz() -> HttpResponse {
 
 /// The store answers and every projector is within `IAM_READY_MAX_LAG`
 /// events of the head of the log; 503 otherwise, with the reason.
+#[utoipa::path(tag = "operations", responses((status = 200, description = "Ready"), (status = 503, description = "The store does not answer, or projections lag")))]
 #[get("/readyz")]
 pub(crate) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let status = match state.projections.status().await {
@@ -44,6 +46,7 @@ pub(crate) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// Prometheus text exposition.
+#[utoipa::path(tag = "operations", responses((status = 200, description = "Prometheus text", content_type = "text/plain")))]
 #[get("/metrics")]
 pub(crate) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     if let Ok(status) = state.projections.status().await {

@@ -17,6 +17,17 @@ use crate::startup::AppState;
 const REFUSED: &str = "The user name or password is incorrect, or the user is inactive.";
 
 /// Logs in: 201 with the session token in `vchs-authorization`.
+#[utoipa::path(
+    tag = "session",
+    description = "Log in with Basic credentials; the session token comes back in the `vchs-authorization` header.",
+    responses(
+        (status = 201, description = "Logged in", body = inline(serde_json::Value),
+         headers(("vchs-authorization" = String, description = "The session token, for `Authorization: Bearer`"))),
+        (status = 401, description = "Wrong user name or password, or an inactive user", body = iam_scim::error::ErrorBody),
+        (status = 403, description = "No credentials", body = iam_scim::error::ErrorBody),
+    ),
+    security(("basic" = []))
+)]
 #[post("/api/iam/login")]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn login(

@@ -17,6 +17,11 @@ use crate::startup::AppState;
 
 /// The organizations the caller can see: its own and, for a provider user,
 /// the provider's tenants.
+#[utoipa::path(
+    tag = "organizations",
+    responses((status = 200, description = "`{\"organizations\": [{\"id\", \"name\", \"kind\"}]}`", body = inline(serde_json::Value))),
+    security(("bearer" = []))
+)]
 #[get("/api/org")]
 pub(crate) async fn list(
     state: web::Data<AppState>,
@@ -51,6 +56,15 @@ pub(crate) struct NewTenant {
 }
 
 /// A provider administrator creates a tenant organization.
+#[utoipa::path(
+    tag = "organizations",
+    request_body(content = inline(serde_json::Value), description = "`{\"name\": \"Acme\", \"delegatesUserManagement\": true}`"),
+    responses(
+        (status = 201, description = "`{\"id\", \"name\", \"kind\", \"providerId\", \"delegatesUserManagement\"}`", body = inline(serde_json::Value)),
+        (status = 403, description = "Not a Provider Administrator", body = iam_scim::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 #[post("/api/orgs")]
 pub(crate) async fn create(
     state: web::Data<AppState>,
@@ -103,6 +117,17 @@ pub(crate) struct NewMember {
 
 /// A provider administrator adds a provider user to a tenant, where it
 /// holds Organization Owner.
+#[utoipa::path(
+    tag = "organizations",
+    params(("org_id" = String, Path, description = "A tenant of the caller's provider")),
+    request_body(content = inline(serde_json::Value), description = "`{\"userId\": \"<provider user id>\"}`"),
+    responses(
+        (status = 201, description = "Added as Organization Owner", body = inline(serde_json::Value)),
+        (status = 200, description = "Already a member: nothing changed", body = inline(serde_json::Value)),
+        (status = 404, description = "No such tenant", body = iam_scim::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 #[post("/api/orgs/{org_id}/members")]
 pub(crate) async fn add_member(
     state: web::Data<AppState>,

@@ -21,6 +21,20 @@ pub(crate) struct PageQuery {
 }
 
 /// Provider roles without tenant context; the tenant's roles with it.
+#[utoipa::path(
+    tag = "roles",
+    description = "The roles of the effective organization, as a vCloud Director page.",
+    params(
+        ("page" = Option<u64>, Query, description = "Page, from 1"),
+        ("pageSize" = Option<u64>, Query, description = "Default 25, at most 128"),
+        ("X-VMware-VCloud-Tenant-Context" = Option<String>, Header, description = "A tenant organization to act in (provider users), or the caller's own"),
+    ),
+    responses(
+        (status = 200, description = "A page of roles", body = inline(serde_json::Value)),
+        (status = 400, description = "page 0 or pageSize over 128", body = iam_scim::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 #[get("/cloudapi/1.0.0/roles")]
 pub(crate) async fn list(
     caller: Caller,

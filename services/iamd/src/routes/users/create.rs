@@ -16,6 +16,22 @@ use crate::request_id::RequestId;
 use crate::startup::AppState;
 
 /// Creates a user in the effective organization.
+#[utoipa::path(
+    tag = "users",
+    description = "Create a user in the effective organization. `userName` must equal `email`; roles follow the combination rule.",
+    params(("X-VMware-VCloud-Tenant-Context" = Option<String>, Header, description = "A tenant organization to act in (provider users), or the caller's own")),
+    request_body(content = UserRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created", body = iam_scim::vca::User,
+         headers(("Location" = String, description = "The user's URL"), ("ETag" = String, description = "The user's version"))),
+        (status = 400, description = "Invalid or missing elements", body = iam_scim::error::ErrorBody),
+        (status = 403, description = "Not allowed, or no credentials", body = iam_scim::error::ErrorBody),
+        (status = 409, description = "The userName is taken", body = iam_scim::error::ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = iam_scim::error::ErrorBody),
+        (status = 415, description = "Body not JSON", body = iam_scim::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 #[post("/api/iam/Users")]
 #[tracing::instrument(skip_all, fields(organization = %caller.effective.id))]
 pub(crate) async fn create(

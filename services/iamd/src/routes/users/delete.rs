@@ -14,6 +14,15 @@ use crate::request_id::RequestId;
 use crate::startup::AppState;
 
 /// Deletes a user of the effective organization.
+#[utoipa::path(
+    tag = "users",
+    params(("id" = String, Path, description = "The user's id"), ("X-VMware-VCloud-Tenant-Context" = Option<String>, Header, description = "A tenant organization to act in (provider users), or the caller's own")),
+    responses(
+        (status = 204, description = "Deleted: gone from lists, sessions ended"),
+        (status = 404, description = "No such user", body = iam_scim::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 #[delete("/api/iam/Users/{id}")]
 #[tracing::instrument(skip_all, fields(organization = %caller.effective.id))]
 pub(crate) async fn delete(

@@ -17,6 +17,24 @@ use crate::request_id::RequestId;
 use crate::startup::AppState;
 
 /// Replaces a user's changeable elements.
+#[utoipa::path(
+    tag = "users",
+    description = "Replace a user: every element required; `userName`, `companyId`, `id`, `tosAccepted`, `tosAcceptDate` and `meta` cannot change.",
+    params(
+        ("id" = String, Path, description = "The user's id"),
+        ("If-Match" = Option<String>, Header, description = "The ETag the change is based on"),
+        ("X-VMware-VCloud-Tenant-Context" = Option<String>, Header, description = "A tenant organization to act in (provider users), or the caller's own"),
+    ),
+    request_body(content = UserRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Replaced", body = iam_scim::vca::User,
+         headers(("ETag" = String, description = "The new version"))),
+        (status = 400, description = "Invalid, missing or immutable elements", body = iam_scim::error::ErrorBody),
+        (status = 404, description = "No such user", body = iam_scim::error::ErrorBody),
+        (status = 412, description = "The user changed since the ETag", body = iam_scim::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 #[put("/api/iam/Users/{id}")]
 #[tracing::instrument(skip_all, fields(organization = %caller.effective.id))]
 pub(crate) async fn replace(
