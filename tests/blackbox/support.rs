@@ -102,6 +102,11 @@ impl TestApp {
         start(database, &[])
     }
 
+    /// The database the app runs on (to read its log directly).
+    pub(crate) fn database_url(&self) -> &str {
+        self._database.url()
+    }
+
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

@@ -16,6 +16,7 @@ both_backends!(
     twenty_concurrent_creates_with_one_user_name_yield_exactly_one_user,
     bad_input_is_refused_in_the_dialects_error_format_and_writes_nothing,
     a_user_as_it_was_at_a_past_moment_is_answered_with_as_of,
+    every_event_records_who_did_it_where_and_in_which_request,
 );
 
 async fn the_documented_example_is_answered_with_every_documented_field(kind: Kind) {
@@ -586,4 +587,80 @@ async fn a_user_as_it_was_at_a_past_moment_is_answered_with_as_of(kind: Kind) {
 
 fn chrono_now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+async fn every_event_records_who_did_it_where_and_in_which_request(kind: Kind) {
+    let app = spawn_app(kind).await;
+    let admin = app.admin().await;
+    let tenant = app.create_tenant(&admin, "Acme", true).await;
+    let mut body = user_body("jill@example.com", &["End User"]);
+    body["password"] = json!("a secret password");
+    let response = app
+        .request(Method::POST, "/api/iam/Users", &admin, Some(&tenant))
+        .header("X-Request-Id", "req-42")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    assert_eq!(
+        response.headers()["x-request-id"],
+        "req-42",
+        "a given request id is echoed"
+    );
+    let created: Value = response.json().await.unwrap();
+    let generated = app
+        .request(Method::GET, "/api/iam/Users", &admin, Some(&tenant))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        generated.headers()["x-request-id"].len(),
+        36,
+        "one is generated when absent"
+    );
+
+    let providers: Value = app
+        .request(Method::GET, "/api/iam/Users", &admin, None)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let admin_user = &providers["users"][0];
+    let store = iam_eventstore::connect(app.database_url()).await.unwrap();
+    let log = store.read_all(1, 1000).await.unwrap();
+    let user_created = log
+        .iter()
+        .find(|e| e.event_type == "UserCreated" && e.data["userName"] == "jill@example.com")
+        .expect("the creation is in the log");
+    assert_eq!(
+        user_created.stream,
+        format!("user-{}", created["id"].as_str().unwrap())
+    );
+    let metadata = &user_created.metadata;
+    assert_eq!(metadata["requestId"], "req-42");
+    assert_eq!(metadata["actor"], admin_user["id"]);
+    assert_eq!(metadata["actorOrganization"], admin_user["companyId"]);
+    assert_eq!(metadata["organization"], tenant.as_str());
+    assert!(metadata.as_object().unwrap().contains_key("traceId"));
+    let everything = serde_json::to_string(
+        &log.iter()
+            .map(|e| (&e.data, &e.metadata))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    assert!(
+        !everything.contains("a secret password"),
+        "no password reaches the log"
+    );
+    assert!(
+        !everything.contains("argon2"),
+        "no password hash reaches the log"
+    );
+    assert!(
+        log.iter().any(|e| e.event_type == "UserPasswordSet"),
+        "only the fact that it was set"
+    );
 }
