@@ -169,14 +169,7 @@ async fn a_provider_administrator_added_to_a_tenant_is_listed_there_as_organizat
     let app = spawn_app(kind).await;
     let admin = app.admin().await;
     let acme = app.create_tenant(&admin, "Acme", true).await;
-    let provider_users: Value = app
-        .request(Method::GET, "/api/iam/Users", &admin, None)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let provider_users: Value = app.users(&admin, None).await;
     let admin_user = provider_users["users"][0].clone();
     let added = app
         .request(
@@ -202,14 +195,7 @@ async fn a_provider_administrator_added_to_a_tenant_is_listed_there_as_organizat
         .await
         .unwrap();
     assert_eq!(again.status(), 200, "adding twice changes nothing");
-    let listed: Value = app
-        .request(Method::GET, "/api/iam/Users", &admin, Some(&acme))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = app.users(&admin, Some(&acme)).await;
     let owner = &listed["users"][0];
     assert_eq!(owner["userName"], ADMIN);
     assert_eq!(owner["roles"]["roles"][0]["name"], "Organization Owner");
@@ -304,13 +290,6 @@ async fn bootstrap_happens_once_and_a_restart_changes_nothing(kind: Kind) {
         .await
         .unwrap();
     assert_eq!(before, after);
-    let users: Value = app
-        .request(Method::GET, "/api/iam/Users", &admin, None)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let users: Value = app.users(&admin, None).await;
     assert_eq!(users["users"].as_array().unwrap().len(), 1);
 }

@@ -199,6 +199,17 @@ impl TestApp {
         body["id"].as_str().unwrap().to_owned()
     }
 
+    /// The `{"users": [...]}` the caller sees in `tenant` (or its home).
+    pub(crate) async fn users(&self, token: &str, tenant: Option<&str>) -> serde_json::Value {
+        let response = self
+            .request(reqwest::Method::GET, "/api/iam/Users", token, tenant)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
     /// POSTs a user body; returns the response.
     pub(crate) async fn create_user(
         &self,

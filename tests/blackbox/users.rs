@@ -79,14 +79,7 @@ async fn the_documented_example_is_answered_with_every_documented_field(kind: Ki
     assert_eq!(fetched.headers()["etag"], "\"0\"");
     assert_eq!(fetched.json::<Value>().await.unwrap(), created);
 
-    let list: Value = app
-        .request(Method::GET, "/api/iam/Users", &admin, Some(&tenant))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.users(&admin, Some(&tenant)).await;
     assert_eq!(list, json!({ "users": [created.clone()] }));
     let filtered: Value = app
         .request(
@@ -148,14 +141,7 @@ async fn of_the_32_subsets_of_tenant_roles_the_allowed_ones_are_created_and_the_
             }
         }
     }
-    let list: Value = app
-        .request(Method::GET, "/api/iam/Users", &admin, Some(&tenant))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.users(&admin, Some(&tenant)).await;
     assert_eq!(list["users"].as_array().unwrap().len(), created);
     assert_eq!(created, 6);
 }
@@ -320,14 +306,7 @@ async fn a_deleted_user_is_gone_from_get_and_list(kind: Kind) {
         .await
         .unwrap();
     assert_eq!(error_of(fetched).await.0, 404);
-    let list: Value = app
-        .request(Method::GET, "/api/iam/Users", &admin, Some(&tenant))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.users(&admin, Some(&tenant)).await;
     assert_eq!(list, json!({ "users": [] }));
     let again = app
         .request(Method::DELETE, &path, &admin, Some(&tenant))
@@ -378,14 +357,7 @@ async fn twenty_concurrent_creates_with_one_user_name_yield_exactly_one_user(kin
         statuses.iter().all(|s| *s == 201 || *s == 409),
         "{statuses:?}"
     );
-    let list: Value = app
-        .request(Method::GET, "/api/iam/Users", &admin, Some(&tenant))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.users(&admin, Some(&tenant)).await;
     assert_eq!(list["users"].as_array().unwrap().len(), 1);
     let duplicate = app
         .create_user(
@@ -491,14 +463,7 @@ async fn bad_input_is_refused_in_the_dialects_error_format_and_writes_nothing(ki
         .await
         .unwrap();
     assert_eq!(created["familyName"], "Robert'); DROP TABLE read_users;--");
-    let list: Value = app
-        .request(Method::GET, "/api/iam/Users", &admin, Some(&tenant))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.users(&admin, Some(&tenant)).await;
     assert_eq!(
         list["users"].as_array().unwrap().len(),
         1,
@@ -620,14 +585,7 @@ async fn every_event_records_who_did_it_where_and_in_which_request(kind: Kind) {
         "one is generated when absent"
     );
 
-    let providers: Value = app
-        .request(Method::GET, "/api/iam/Users", &admin, None)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let providers: Value = app.users(&admin, None).await;
     let admin_user = &providers["users"][0];
     let store = iam_eventstore::connect(app.database_url()).await.unwrap();
     let log = store.read_all(1, 1000).await.unwrap();

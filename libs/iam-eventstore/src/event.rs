@@ -212,3 +212,34 @@ pub enum StreamStart {
     /// This revision, included.
     Revision(u64),
 }
+
+/// The SQL of a stream read in `direction` (the same text serves both
+/// backends: `$1` stream, `$2` first revision, `$3` limit) and the revision
+/// to start from.
+pub(crate) fn stream_read(direction: Direction, start: StreamStart) -> (&'static str, i64) {
+    let sql = match direction {
+        Direction::Forwards => {
+            "SELECT position, event_id, stream, revision, event_type, data, metadata, recorded_at \
+             FROM events WHERE stream = $1 AND revision >= $2 ORDER BY revision LIMIT $3"
+        }
+        Direction::Backwards => {
+            "SELECT position, event_id, stream, revision, event_type, data, metadata, recorded_at \
+             FROM events WHERE stream = $1 AND revision <= $2 ORDER BY revision DESC LIMIT $3"
+        }
+    };
+    let from = match (direction, start) {
+        (_, StreamStart::Revision(revision)) => clamp(revision),
+        (Direction::Forwards, StreamStart::Edge) => 0,
+        (Direction::Backwards, StreamStart::Edge) => i64::MAX,
+    };
+    (sql, from)
+}
+
+/// The SQL of a read of the whole log: `$1` first position, `$2` limit.
+pub(crate) const LOG_READ: &str = "SELECT position, event_id, stream, revision, event_type, data, metadata, \
+     recorded_at FROM events WHERE position >= $1 ORDER BY position LIMIT $2";
+
+/// A position, revision or limit as the databases' signed 64-bit integers.
+pub(crate) fn clamp(value: impl TryInto<i64>) -> i64 {
+    value.try_into().unwrap_or(i64::MAX)
+}

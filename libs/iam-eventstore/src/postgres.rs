@@ -21,7 +21,9 @@ use sqlx::{Connection, Row};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::event::{Append, AppendResult, Direction, RecordedEvent, StreamStart};
+use crate::event::{
+    Append, AppendResult, Direction, LOG_READ, RecordedEvent, StreamStart, clamp, stream_read,
+};
 use crate::plan::{Keys, Snapshot, plan};
 use crate::store::{Backend, EventStore};
 use crate::subscription::Subscription;
@@ -153,39 +155,22 @@ impl EventStore for PostgresEventStore {
         start: StreamStart,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>> {
-        let sql = match direction {
-            Direction::Forwards => {
-                "SELECT position, event_id, stream, revision, event_type, data, metadata, recorded_at \
-                 FROM events WHERE stream = $1 AND revision >= $2 ORDER BY revision LIMIT $3"
-            }
-            Direction::Backwards => {
-                "SELECT position, event_id, stream, revision, event_type, data, metadata, recorded_at \
-                 FROM events WHERE stream = $1 AND revision <= $2 ORDER BY revision DESC LIMIT $3"
-            }
-        };
-        let from = match (direction, start) {
-            (_, StreamStart::Revision(revision)) => revision.min(i64::MAX as u64) as i64,
-            (Direction::Forwards, StreamStart::Edge) => 0,
-            (Direction::Backwards, StreamStart::Edge) => i64::MAX,
-        };
+        let (sql, from) = stream_read(direction, start);
         let rows = sqlx::query(sql)
             .bind(stream)
             .bind(from)
-            .bind(limit.min(i64::MAX as usize) as i64)
+            .bind(clamp(limit))
             .fetch_all(&self.inner.pool)
             .await?;
         rows.iter().map(recorded_event).collect()
     }
 
     async fn read_all(&self, from: u64, limit: usize) -> Result<Vec<RecordedEvent>> {
-        let rows = sqlx::query(
-            "SELECT position, event_id, stream, revision, event_type, data, metadata, recorded_at \
-             FROM events WHERE position >= $1 ORDER BY position LIMIT $2",
-        )
-        .bind(from.min(i64::MAX as u64) as i64)
-        .bind(limit.min(i64::MAX as usize) as i64)
-        .fetch_all(&self.inner.pool)
-        .await?;
+        let rows = sqlx::query(LOG_READ)
+            .bind(clamp(from))
+            .bind(clamp(limit))
+            .fetch_all(&self.inner.pool)
+            .await?;
         rows.iter().map(recorded_event).collect()
     }
 

@@ -22,7 +22,9 @@ use sqlx::{Connection, Row};
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::event::{Append, AppendResult, Direction, RecordedEvent, StreamStart};
+use crate::event::{
+    Append, AppendResult, Direction, LOG_READ, RecordedEvent, StreamStart, clamp, stream_read,
+};
 use crate::plan::{Keys, Plan, Snapshot, plan};
 use crate::store::{Backend, EventStore};
 use crate::subscription::Subscription;
@@ -114,39 +116,22 @@ impl EventStore for SqliteEventStore {
         start: StreamStart,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>> {
-        let sql = match direction {
-            Direction::Forwards => {
-                "SELECT position, event_id, stream, revision, event_type, data, metadata, recorded_at \
-                 FROM events WHERE stream = $1 AND revision >= $2 ORDER BY revision LIMIT $3"
-            }
-            Direction::Backwards => {
-                "SELECT position, event_id, stream, revision, event_type, data, metadata, recorded_at \
-                 FROM events WHERE stream = $1 AND revision <= $2 ORDER BY revision DESC LIMIT $3"
-            }
-        };
-        let from = match (direction, start) {
-            (_, StreamStart::Revision(revision)) => revision.min(i64::MAX as u64) as i64,
-            (Direction::Forwards, StreamStart::Edge) => 0,
-            (Direction::Backwards, StreamStart::Edge) => i64::MAX,
-        };
+        let (sql, from) = stream_read(direction, start);
         let rows = sqlx::query(sql)
             .bind(stream)
             .bind(from)
-            .bind(clamp_limit(limit))
+            .bind(clamp(limit))
             .fetch_all(&self.inner.readers)
             .await?;
         rows.iter().map(recorded_event).collect()
     }
 
     async fn read_all(&self, from: u64, limit: usize) -> Result<Vec<RecordedEvent>> {
-        let rows = sqlx::query(
-            "SELECT position, event_id, stream, revision, event_type, data, metadata, recorded_at \
-             FROM events WHERE position >= $1 ORDER BY position LIMIT $2",
-        )
-        .bind(from.min(i64::MAX as u64) as i64)
-        .bind(clamp_limit(limit))
-        .fetch_all(&self.inner.readers)
-        .await?;
+        let rows = sqlx::query(LOG_READ)
+            .bind(clamp(from))
+            .bind(clamp(limit))
+            .fetch_all(&self.inner.readers)
+            .await?;
         rows.iter().map(recorded_event).collect()
     }
 
@@ -169,10 +154,6 @@ impl EventStore for SqliteEventStore {
     fn subscribe_all(&self, from: u64) -> Subscription {
         Subscription::new(Arc::new(self.clone()), self.inner.head.subscribe(), from)
     }
-}
-
-fn clamp_limit(limit: usize) -> i64 {
-    limit.min(i64::MAX as usize) as i64
 }
 
 fn recorded_event(row: &SqliteRow) -> Result<RecordedEvent> {

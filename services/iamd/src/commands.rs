@@ -114,11 +114,7 @@ pub(crate) async fn run_user_command(
     if events.is_empty() {
         return Ok(events);
     }
-    let data = events
-        .iter()
-        .map(|event| event_data(event, event.event_type(), cause))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut append = Append::new(id.stream(), expected(revision), data);
+    let mut append = append_of(id.stream(), revision, &events, UserEvent::event_type, cause)?;
     for event in &events {
         match event {
             UserEvent::UserCreated { user_name, .. } => {
@@ -151,11 +147,7 @@ pub(crate) async fn run_org_command(
     if events.is_empty() {
         return Ok(events);
     }
-    let data = events
-        .iter()
-        .map(|event| event_data(event, event.event_type(), cause))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut append = Append::new(id.stream(), expected(revision), data);
+    let mut append = append_of(id.stream(), revision, &events, OrgEvent::event_type, cause)?;
     for claim in claims {
         append = append.claim(claim);
     }
@@ -163,8 +155,21 @@ pub(crate) async fn run_org_command(
     Ok(events)
 }
 
-fn expected(revision: Option<u64>) -> ExpectedRevision {
-    revision.map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact)
+/// The append of `events` to `stream`, expected at `revision` (no stream
+/// when `None`), each with the cause as its metadata.
+fn append_of<E: Serialize>(
+    stream: String,
+    revision: Option<u64>,
+    events: &[E],
+    event_type: impl Fn(&E) -> &'static str,
+    cause: &Cause,
+) -> Result<Append, ApiError> {
+    let data = events
+        .iter()
+        .map(|event| event_data(event, event_type(event), cause))
+        .collect::<Result<Vec<_>, _>>()?;
+    let expected = revision.map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact);
+    Ok(Append::new(stream, expected, data))
 }
 
 /// Appends, then waits until the read models include the append.
