@@ -28,6 +28,11 @@ pub enum DomainError {
         /// The address given.
         email: String,
     },
+    /// A token's secret is shown once; it was already downloaded.
+    #[error(
+        "the token was already downloaded: its secret is shown only once; revoke it and create a new one"
+    )]
+    AlreadyDownloaded,
     /// A field that cannot change was changed.
     #[error("{0} cannot be changed")]
     Immutable(&'static str),

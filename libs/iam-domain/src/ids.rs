@@ -53,3 +53,8 @@ id_type!(
     UserId,
     "user"
 );
+id_type!(
+    /// An API token's id.
+    TokenId,
+    "token"
+);

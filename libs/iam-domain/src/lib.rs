@@ -13,10 +13,12 @@ mod names;
 pub mod organization;
 pub mod policy;
 mod roles;
+pub mod token;
+pub mod token_secret;
 pub mod user;
 
 pub use error::DomainError;
-pub use ids::{OrgId, UserId};
+pub use ids::{OrgId, TokenId, UserId};
 pub use names::{Email, NameError, UserName, person_name};
 pub use organization::{OrgKind, Organization};
 pub use roles::{Role, RoleEntry, RoleScope, RoleSet, RoleSetError};

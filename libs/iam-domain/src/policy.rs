@@ -147,3 +147,90 @@ pub fn may_manage_organizations(actor: &Actor) -> Result<(), Denied> {
         ))
     }
 }
+
+/// What is asked of API tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenAction {
+    /// Create a token for the owner.
+    Create,
+    /// Download its secret (once).
+    Download,
+    /// Revoke it.
+    Revoke,
+}
+
+/// The user a token belongs to, as the token policy needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenOwner {
+    /// The user.
+    pub user: UserId,
+    /// Its home organization.
+    pub home: OrgId,
+    /// Its roles at home.
+    pub roles: Vec<Role>,
+    /// Whether it is an Organization Owner of the effective organization
+    /// (how a provider user holds tokens scoped to a tenant).
+    pub owner_of_effective: bool,
+}
+
+/// Whether `actor` may do `action` to a token of `owner` scoped to
+/// `organization` (the effective organization).
+///
+/// - Token authentication is not enabled for users whose only roles are
+///   Read-Only Administrator or Provider Business Specialist.
+/// - Every other user creates, downloads and revokes its own tokens, in its
+///   home organization or in a tenant where it is Organization Owner.
+/// - An Account Administrator creates and revokes tokens of its
+///   organization's users; a Provider (Account) Administrator of provider
+///   users, and of users of tenants that delegate user management.
+/// - Nobody downloads another user's token.
+pub fn may_manage_tokens(
+    actor: &Actor,
+    organization: &Organization,
+    owner: &TokenOwner,
+    action: TokenAction,
+) -> Result<(), Denied> {
+    may_act_in(actor, organization)?;
+    if action == TokenAction::Create
+        && owner.roles.iter().all(|role| {
+            matches!(
+                role,
+                Role::ReadOnlyAdministrator | Role::ProviderBusinessSpecialist
+            )
+        })
+    {
+        let roles: Vec<&str> = owner.roles.iter().map(|role| role.name()).collect();
+        return Err(Denied(format!(
+            "Token authentication is not enabled for the role {}.",
+            roles.join(" and ")
+        )));
+    }
+    let scoped_here = owner.home == organization.id || owner.owner_of_effective;
+    if !scoped_here {
+        return Err(Denied(format!(
+            "The user does not belong to organization {}, so it cannot hold tokens there.",
+            organization.id
+        )));
+    }
+    if owner.user == actor.user {
+        return Ok(());
+    }
+    if action == TokenAction::Download {
+        return Err(Denied(
+            "Nobody downloads another user's token; its owner must download it.".into(),
+        ));
+    }
+    let account_admin_of_owner = actor.home_kind == OrgKind::Tenant
+        && actor.holds(Role::AccountAdministrator)
+        && owner.home == actor.home;
+    let provider_manager_of_owner = actor.is_provider_manager()
+        && (owner.home == actor.home
+            || (organization.id == owner.home
+                && organization.provider == Some(actor.home)
+                && organization.delegates_user_management));
+    if account_admin_of_owner || provider_manager_of_owner {
+        Ok(())
+    } else {
+        Err(Denied("You may manage only your own tokens here.".into()))
+    }
+}
