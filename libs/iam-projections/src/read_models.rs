@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use iam_domain::organization::OrgEvent;
+use iam_domain::token::TokenEvent;
 use iam_domain::user::UserEvent;
 use iam_domain::{OrgKind, Role};
 use iam_eventstore::RecordedEvent;
@@ -17,6 +18,7 @@ use crate::{Error, Projector, Result};
 fn decode<E: DeserializeOwned>(projector: &str, event: &RecordedEvent) -> Result<Option<E>> {
     let prefix = match projector {
         "organizations" => "org-",
+        "tokens" => "token-",
         _ => "user-",
     };
     if !event.stream.starts_with(prefix) {
@@ -119,7 +121,7 @@ impl Projector for UsersProjector {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["read_users"]
+        &["read_role_members", "read_users"]
     }
 
     async fn apply(&self, connection: &mut AnyConnection, events: &[RecordedEvent]) -> Result<()> {
@@ -129,6 +131,19 @@ impl Projector for UsersProjector {
             };
             let id = recorded.stream.trim_start_matches("user-").to_owned();
             let revision = recorded.revision as i64;
+            let role_change = match &event {
+                UserEvent::UserCreated {
+                    organization,
+                    roles,
+                    ..
+                } => Some((Some(organization.to_string()), roles.clone())),
+                UserEvent::UserRolesChanged { roles, .. } => Some((None, roles.clone())),
+                UserEvent::UserDeleted { .. } => Some((None, Vec::new())),
+                _ => None,
+            };
+            if let Some((organization, roles)) = role_change {
+                record_roles(connection, &id, organization, &roles).await?;
+            }
             let (sql, binds): (&'static str, Vec<Bind>) = match event {
                 UserEvent::UserCreated {
                     id: _,
@@ -224,6 +239,138 @@ impl Projector for UsersProjector {
 enum Bind {
     Text(String),
     Int(i64),
+}
+
+/// Replaces the user's rows in `read_role_members` with `roles`, in
+/// `organization` (or the organization its rows already name).
+async fn record_roles(
+    connection: &mut AnyConnection,
+    user: &str,
+    organization: Option<String>,
+    roles: &[Role],
+) -> Result<()> {
+    let organization = match organization {
+        Some(organization) => Some(organization),
+        None => {
+            sqlx::query_scalar("SELECT organization_id FROM read_users WHERE id = $1")
+                .bind(user.to_owned())
+                .fetch_optional(&mut *connection)
+                .await?
+        }
+    };
+    sqlx::query("DELETE FROM read_role_members WHERE user_id = $1")
+        .bind(user.to_owned())
+        .execute(&mut *connection)
+        .await?;
+    let Some(organization) = organization else {
+        return Ok(());
+    };
+    for role in roles {
+        sqlx::query(
+            "INSERT INTO read_role_members (organization_id, role, user_id) VALUES ($1, $2, $3)",
+        )
+        .bind(organization.clone())
+        .bind(format!("{role:?}"))
+        .bind(user.to_owned())
+        .execute(&mut *connection)
+        .await?;
+    }
+    Ok(())
+}
+
+/// API tokens (`read_tokens`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TokensProjector;
+
+#[async_trait]
+impl Projector for TokensProjector {
+    fn name(&self) -> &'static str {
+        "tokens"
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["read_tokens"]
+    }
+
+    async fn apply(&self, connection: &mut AnyConnection, events: &[RecordedEvent]) -> Result<()> {
+        for recorded in events {
+            let Some(event) = decode::<TokenEvent>(self.name(), recorded)? else {
+                continue;
+            };
+            let id = recorded.stream.trim_start_matches("token-").to_owned();
+            let query = match event {
+                TokenEvent::TokenCreated {
+                    user,
+                    organization,
+                    name,
+                    description,
+                    expires_at,
+                    at,
+                    ..
+                } => sqlx::query(
+                    "INSERT INTO read_tokens (id, user_id, organization_id, name, description, status, created_at, \
+                     expires_at, secret_hash) VALUES ($1, $2, $3, $4, $5, 'Pending', $6, $7, NULL)",
+                )
+                .bind(id)
+                .bind(user.to_string())
+                .bind(organization.to_string())
+                .bind(name)
+                .bind(description)
+                .bind(millis(at))
+                .bind(millis(expires_at)),
+                TokenEvent::TokenDownloaded { secret_hash, .. } => {
+                    sqlx::query("UPDATE read_tokens SET status = 'Enabled', secret_hash = $2 WHERE id = $1")
+                        .bind(id)
+                        .bind(secret_hash)
+                }
+                TokenEvent::TokenRevoked { .. } => {
+                    sqlx::query("UPDATE read_tokens SET status = 'Revoked' WHERE id = $1").bind(id)
+                }
+                TokenEvent::TokenExpired { .. } => {
+                    sqlx::query("UPDATE read_tokens SET status = 'Expired' WHERE id = $1").bind(id)
+                }
+            };
+            query.execute(&mut *connection).await?;
+        }
+        Ok(())
+    }
+}
+
+/// A row of `read_tokens`, without its secret's hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRow {
+    /// Its id.
+    pub id: String,
+    /// Its owner.
+    pub user_id: String,
+    /// The organization it is scoped to.
+    pub organization_id: String,
+    /// Its name.
+    pub name: String,
+    /// Its description.
+    pub description: String,
+    /// Its status at the time of the query (Expired once its lifetime is over).
+    pub status: String,
+    /// Created, epoch milliseconds.
+    pub created_at: i64,
+    /// End of its lifetime, epoch milliseconds.
+    pub expires_at: i64,
+}
+
+const TOKEN_COLUMNS: &str = "id, user_id, organization_id, name, description, \
+     CASE WHEN expires_at <= $1 THEN 'Expired' ELSE status END AS status, created_at, expires_at";
+
+fn token_row(row: &sqlx::any::AnyRow) -> Result<TokenRow> {
+    Ok(TokenRow {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        organization_id: row.try_get("organization_id")?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        status: row.try_get("status")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+    })
 }
 
 /// A row of `read_organizations`.
@@ -406,5 +553,103 @@ impl crate::ReadModels {
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(organization_row).collect()
+    }
+}
+
+impl crate::ReadModels {
+    /// The tokens scoped to `organization`, at `now` (epoch ms), optionally
+    /// of one status and one user, by creation, a page at a time.
+    pub async fn tokens_in(
+        &self,
+        organization: &str,
+        status: Option<&str>,
+        user: Option<&str>,
+        now: i64,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<TokenRow>> {
+        let sql = format!(
+            "SELECT * FROM (SELECT {TOKEN_COLUMNS} FROM read_tokens WHERE organization_id = $2 \
+               AND ($3 = '' OR user_id = $3)) t WHERE ($4 = '' OR status = $4) \
+             ORDER BY created_at, id LIMIT $5 OFFSET $6"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .bind(organization.to_owned())
+            .bind(user.unwrap_or_default().to_owned())
+            .bind(status.unwrap_or_default().to_owned())
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(token_row).collect()
+    }
+
+    /// One token, at `now`.
+    pub async fn token(&self, id: &str, now: i64) -> Result<Option<TokenRow>> {
+        let sql = format!("SELECT {TOKEN_COLUMNS} FROM read_tokens WHERE id = $2");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .bind(id.to_owned())
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(token_row).transpose()
+    }
+
+    /// The token whose secret hashes to `secret_hash`, at `now`.
+    pub async fn token_by_secret_hash(
+        &self,
+        secret_hash: &str,
+        now: i64,
+    ) -> Result<Option<TokenRow>> {
+        let sql = format!("SELECT {TOKEN_COLUMNS} FROM read_tokens WHERE secret_hash = $2");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .bind(secret_hash.to_owned())
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(token_row).transpose()
+    }
+
+    /// How many users hold each role in `organization` (its users' roles,
+    /// and Organization Owner for provider users added to it).
+    pub async fn role_counts(&self, organization: &str) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT role, COUNT(*) AS members FROM ( \
+               SELECT role, user_id FROM read_role_members WHERE organization_id = $1 \
+               UNION ALL SELECT role, user_id FROM read_memberships WHERE organization_id = $1) r \
+             GROUP BY role ORDER BY role",
+        )
+        .bind(organization.to_owned())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("role")?, row.try_get("members")?)))
+            .collect()
+    }
+
+    /// The users holding `role` (its catalog name, e.g. `AccountAdministrator`)
+    /// in `organization`, by name, a page at a time.
+    pub async fn role_holders(
+        &self,
+        organization: &str,
+        role: &str,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<UserRow>> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM read_users WHERE id IN ( \
+               SELECT user_id FROM read_role_members WHERE organization_id = $1 AND role = $2 \
+               UNION SELECT user_id FROM read_memberships WHERE organization_id = $1 AND role = $2) \
+             ORDER BY user_name_key LIMIT $3 OFFSET $4"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(organization.to_owned())
+            .bind(role.to_owned())
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(user_row).collect()
     }
 }

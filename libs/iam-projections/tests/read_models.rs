@@ -8,10 +8,11 @@ use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
 use iam_domain::organization::OrgEvent;
+use iam_domain::token::TokenEvent;
 use iam_domain::user::UserEvent;
-use iam_domain::{OrgId, OrgKind, Role, UserId, UserState};
+use iam_domain::{OrgId, OrgKind, Role, TokenId, UserId, UserState};
 use iam_eventstore::{EventData, EventStore, ExpectedRevision};
-use iam_projections::read_models::{OrganizationsProjector, UsersProjector};
+use iam_projections::read_models::{OrganizationsProjector, TokensProjector, UsersProjector};
 use iam_projections::{Projector, ReadModels, Runner, rebuild};
 use iam_test_databases::{Kind, TestDatabase};
 use serde::Serialize;
@@ -48,7 +49,12 @@ fn at(second: u32) -> chrono::DateTime<Utc> {
         .unwrap()
 }
 
-/// Every row of the three tables, as text, in a stable order.
+/// "Now" for token queries: 20 days after the events.
+fn now() -> i64 {
+    (at(0) + chrono::Duration::days(20)).timestamp_millis()
+}
+
+/// Every row of the tables, as text, in a stable order.
 async fn dump(read_models: &ReadModels) -> Vec<String> {
     let mut rows = Vec::new();
     for user in [1u128, 2, 3, 4] {
@@ -64,6 +70,14 @@ async fn dump(read_models: &ReadModels) -> Vec<String> {
         rows.push(format!(
             "{:?}",
             read_models.members_of(&id, None, 0, 100).await.unwrap()
+        ));
+        rows.push(format!("{:?}", read_models.role_counts(&id).await.unwrap()));
+        rows.push(format!(
+            "{:?}",
+            read_models
+                .tokens_in(&id, None, None, now(), 0, 100)
+                .await
+                .unwrap()
         ));
     }
     rows
@@ -176,7 +190,7 @@ async fn builds_and_rebuilds_the_same_rows(kind: Kind) {
         ],
     )
     .await;
-    let head = append(
+    append(
         &store,
         tenant.stream(),
         vec![data(&OrgEvent::OrganizationMemberAdded {
@@ -186,10 +200,48 @@ async fn builds_and_rebuilds_the_same_rows(kind: Kind) {
         })],
     )
     .await;
+    let token = |n: u128| TokenId::new(Uuid::from_u128(n));
+    let token_created = |n: u128, owner: UserId, days: i64| TokenEvent::TokenCreated {
+        id: token(n),
+        user: owner,
+        organization: tenant,
+        name: format!("token {n}"),
+        description: String::new(),
+        expires_at: at(0) + chrono::Duration::days(days),
+        at: at(0),
+    };
+    append(
+        &store,
+        token(50).stream(),
+        vec![
+            data(&token_created(50, user(4), 30)),
+            data(&TokenEvent::TokenDownloaded {
+                secret_hash: "f".repeat(64),
+                at: at(1),
+            }),
+        ],
+    )
+    .await;
+    append(
+        &store,
+        token(51).stream(),
+        vec![
+            data(&token_created(51, user(4), 30)),
+            data(&TokenEvent::TokenRevoked { at: at(2) }),
+        ],
+    )
+    .await;
+    let head = append(
+        &store,
+        token(52).stream(),
+        vec![data(&token_created(52, user(2), 1))],
+    )
+    .await;
 
     let runner = Runner::new(store.clone(), read_models.clone())
         .with(OrganizationsProjector)
         .with(UsersProjector)
+        .with(TokensProjector)
         .start()
         .await
         .unwrap();
@@ -249,7 +301,64 @@ async fn builds_and_rebuilds_the_same_rows(kind: Kind) {
         ]
     );
 
-    let projectors: [&dyn Projector; 2] = [&OrganizationsProjector, &UsersProjector];
+    // Tokens: Expired is derived from the lifetime at query time.
+    let tenant_id = tenant.to_string();
+    let tokens = read_models
+        .tokens_in(&tenant_id, None, None, now(), 0, 100)
+        .await
+        .unwrap();
+    let statuses: Vec<&str> = tokens.iter().map(|t| t.status.as_str()).collect();
+    assert_eq!(statuses, ["Enabled", "Revoked", "Expired"]);
+    let enabled = read_models
+        .tokens_in(&tenant_id, Some("Enabled"), None, now(), 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(enabled.len(), 1);
+    let of_jill = read_models
+        .tokens_in(&tenant_id, None, Some(&user(2).to_string()), now(), 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(of_jill.len(), 1);
+    let by_secret = read_models
+        .token_by_secret_hash(&"f".repeat(64), now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_secret.id, token(50).to_string());
+    assert!(
+        read_models
+            .token_by_secret_hash(&"0".repeat(64), now())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Roles: who holds what in the tenant, Organization Owners included.
+    let counts = read_models.role_counts(&tenant_id).await.unwrap();
+    assert_eq!(
+        counts,
+        [
+            ("AccountAdministrator".to_owned(), 1),
+            ("NetworkAdministrator".to_owned(), 1),
+            ("OrganizationOwner".to_owned(), 1),
+            ("VirtualInfrastructureAdministrator".to_owned(), 1),
+        ]
+    );
+    let owners = read_models
+        .role_holders(&tenant_id, "OrganizationOwner", 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(owners[0].user_name, "Admin@Example.com");
+    assert!(
+        read_models
+            .role_holders(&tenant_id, "EndUser", 0, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "deleted and changed users hold nothing"
+    );
+
+    let projectors: [&dyn Projector; 3] =
+        [&OrganizationsProjector, &UsersProjector, &TokensProjector];
     for projector in projectors {
         assert_eq!(
             rebuild(&*store, &read_models, projector).await.unwrap(),

@@ -10,7 +10,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use iam_eventstore::{Backend, EventStore};
-use iam_projections::read_models::{OrganizationsProjector, UsersProjector};
+use iam_projections::read_models::{OrganizationsProjector, TokensProjector, UsersProjector};
 use iam_projections::{ReadModels, Runner, RunnerHandle};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tracing_actix_web::TracingLogger;
@@ -61,6 +61,7 @@ impl Application {
         let projections = Runner::new(store.clone(), read_models.clone())
             .with(OrganizationsProjector)
             .with(UsersProjector)
+            .with(TokensProjector)
             .start()
             .await
             .context("starting the projectors")?;
