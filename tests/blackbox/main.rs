@@ -10,4 +10,5 @@ mod support;
 mod login;
 mod organizations;
 mod startup;
+mod tokens;
 mod users;

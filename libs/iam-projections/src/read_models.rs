@@ -596,19 +596,36 @@ impl crate::ReadModels {
         row.as_ref().map(token_row).transpose()
     }
 
-    /// The token whose secret hashes to `secret_hash`, at `now`.
+    /// The token whose secret hashes to `secret_hash`, at `now`, with the
+    /// stored hash (for the caller's constant-time comparison).
     pub async fn token_by_secret_hash(
         &self,
         secret_hash: &str,
         now: i64,
-    ) -> Result<Option<TokenRow>> {
-        let sql = format!("SELECT {TOKEN_COLUMNS} FROM read_tokens WHERE secret_hash = $2");
+    ) -> Result<Option<(TokenRow, String)>> {
+        let sql =
+            format!("SELECT {TOKEN_COLUMNS}, secret_hash FROM read_tokens WHERE secret_hash = $2");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(now)
             .bind(secret_hash.to_owned())
             .fetch_optional(self.pool())
             .await?;
-        row.as_ref().map(token_row).transpose()
+        row.as_ref()
+            .map(|row| Ok((token_row(row)?, row.try_get::<String, _>("secret_hash")?)))
+            .transpose()
+    }
+
+    /// Every token of `user`, in any organization, at `now`.
+    pub async fn tokens_of_user(&self, user: &str, now: i64) -> Result<Vec<TokenRow>> {
+        let sql = format!(
+            "SELECT {TOKEN_COLUMNS} FROM read_tokens WHERE user_id = $2 ORDER BY created_at, id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .bind(user.to_owned())
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(token_row).collect()
     }
 
     /// How many users hold each role in `organization` (its users' roles,

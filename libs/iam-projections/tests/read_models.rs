@@ -324,7 +324,7 @@ async fn builds_and_rebuilds_the_same_rows(kind: Kind) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(by_secret.id, token(50).to_string());
+    assert_eq!(by_secret.0.id, token(50).to_string());
     assert!(
         read_models
             .token_by_secret_hash(&"0".repeat(64), now())

@@ -17,6 +17,9 @@ use crate::credentials;
 use crate::error::ApiError;
 use crate::startup::AppState;
 
+/// The refusal of a token used outside its organization (SPEC §4, verbatim).
+pub(crate) const TOKEN_NOT_SCOPED: &str = "API token is not scoped to this organization.";
+
 /// The tenant-context header (matched case-insensitively, like every header).
 pub(crate) const TENANT_CONTEXT: &str = "x-vmware-vcloud-tenant-context";
 
@@ -29,6 +32,10 @@ pub(crate) struct Caller {
     pub(crate) user: UserRow,
     /// The organization the request works on.
     pub(crate) effective: Organization,
+    /// Whether the caller authenticated with an API token (then every
+    /// resource outside the token's organization is refused with
+    /// [`TOKEN_NOT_SCOPED`]).
+    pub(crate) via_token: bool,
 }
 
 /// A read-model organization as the domain sees it.
@@ -73,15 +80,21 @@ async fn authenticate(request: &HttpRequest) -> Result<Caller, ApiError> {
         || ApiError::unauthorized("The session token is invalid or has expired; log in again.");
     let authorization = authorization.to_str().map_err(|_| invalid())?;
     let (scheme, token) = authorization.trim().split_once(' ').ok_or_else(invalid)?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    let (user_id, token_scope) = if scheme.eq_ignore_ascii_case("token") {
+        let (user, organization) = api_token_user(state, token.trim()).await?;
+        (user, Some(organization))
+    } else if scheme.eq_ignore_ascii_case("bearer") {
+        let user = credentials::session_user(&state.read_models, token.trim())
+            .await
+            .map_err(ApiError::internal)?
+            .ok_or_else(invalid)?;
+        (user, None)
+    } else {
         return Err(ApiError::unauthorized(
-            "Send Authorization: Bearer <token> (Basic credentials are accepted only by POST /api/iam/login).",
+            "Send Authorization: Bearer <session token> or Token <API token> (Basic credentials are accepted \
+             only by POST /api/iam/login).",
         ));
-    }
-    let user_id = credentials::session_user(&state.read_models, token.trim())
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(invalid)?;
+    };
     let user = state
         .read_models
         .user(&user_id)
@@ -111,6 +124,29 @@ async fn authenticate(request: &HttpRequest) -> Result<Caller, ApiError> {
         home_kind: home.kind,
         roles: user.roles.clone(),
     };
+    // An API token acts only in its organization: checked here, before any
+    // permission check, so that a foreign organization always hears why.
+    if let Some(scope) = &token_scope {
+        let named = request
+            .headers()
+            .get(TENANT_CONTEXT)
+            .map(|v| v.to_str().unwrap_or_default().trim());
+        if named.is_some_and(|named| named != scope.as_str()) {
+            return Err(ApiError::forbidden(TOKEN_NOT_SCOPED));
+        }
+        let row = state
+            .read_models
+            .organization(scope)
+            .await?
+            .ok_or_else(invalid)?;
+        let effective = organization(&row).ok_or_else(invalid)?;
+        return Ok(Caller {
+            actor,
+            user,
+            effective,
+            via_token: true,
+        });
+    }
     let effective = match request.headers().get(TENANT_CONTEXT) {
         None => home,
         Some(value) => {
@@ -134,5 +170,28 @@ async fn authenticate(request: &HttpRequest) -> Result<Caller, ApiError> {
         actor,
         user,
         effective,
+        via_token: false,
     })
+}
+
+/// The user and organization of an enabled API token, or 401.
+async fn api_token_user(state: &AppState, secret: &str) -> Result<(String, String), ApiError> {
+    use subtle::ConstantTimeEq;
+    let invalid = || ApiError::unauthorized("The API token is invalid, revoked or expired.");
+    // A malformed secret (wrong prefix, length or checksum) costs no lookup.
+    if !iam_domain::token_secret::is_well_formed(secret) {
+        return Err(invalid());
+    }
+    let hash = credentials::sha256_hex(secret);
+    let now = chrono::Utc::now().timestamp_millis();
+    let (token, stored) = state
+        .read_models
+        .token_by_secret_hash(&hash, now)
+        .await?
+        .ok_or_else(invalid)?;
+    let matches: bool = stored.as_bytes().ct_eq(hash.as_bytes()).into();
+    if !matches || token.status != "Enabled" {
+        return Err(invalid());
+    }
+    Ok((token.user_id, token.organization_id))
 }

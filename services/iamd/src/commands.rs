@@ -6,8 +6,9 @@
 use std::time::Duration;
 
 use iam_domain::organization::{self, OrgCommand, OrgEvent, Organization};
+use iam_domain::token::{self, Token, TokenCommand, TokenEvent};
 use iam_domain::user::{self, User, UserCommand, UserEvent};
-use iam_domain::{OrgId, UserId, UserName};
+use iam_domain::{OrgId, TokenId, UserId, UserName};
 use iam_eventstore::{Append, Claim, Direction, EventData, ExpectedRevision, StreamStart};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -134,6 +135,47 @@ pub(crate) async fn run_user_command(
     Ok(events)
 }
 
+/// A token as its stream leaves it, and the stream's revision.
+pub(crate) async fn load_token(
+    state: &AppState,
+    id: TokenId,
+) -> Result<(Option<Token>, Option<u64>), ApiError> {
+    load(state, &id.stream(), token::apply).await
+}
+
+/// Decides and appends a token command. A concurrent change to the token
+/// (two downloads at once) is decided again on the new state, so the loser
+/// hears why it lost (already downloaded) rather than "try again".
+pub(crate) async fn run_token_command(
+    state: &AppState,
+    id: TokenId,
+    command: TokenCommand,
+    cause: &Cause,
+) -> Result<Vec<TokenEvent>, ApiError> {
+    loop {
+        let (current, revision) = load_token(state, id).await?;
+        let events = token::decide(current.as_ref(), command.clone())?;
+        if events.is_empty() {
+            return Ok(events);
+        }
+        let append = append_of(
+            id.stream(),
+            revision,
+            &events,
+            TokenEvent::event_type,
+            cause,
+        )?;
+        match state.store.submit(append).await {
+            Err(iam_eventstore::Error::WrongExpectedVersion { .. }) => continue,
+            Err(error) => return Err(error.into()),
+            Ok(result) => {
+                wait_until_visible(state, result.last_position()).await;
+                return Ok(events);
+            }
+        }
+    }
+}
+
 /// Decides and appends an organization command.
 pub(crate) async fn run_org_command(
     state: &AppState,
@@ -175,7 +217,13 @@ fn append_of<E: Serialize>(
 /// Appends, then waits until the read models include the append.
 async fn submit(state: &AppState, append: Append) -> Result<(), ApiError> {
     let result = state.store.submit(append).await?;
-    if let Some(position) = result.last_position() {
+    wait_until_visible(state, result.last_position()).await;
+    Ok(())
+}
+
+/// Waits until the read models include `position` (or a generous bound passes).
+async fn wait_until_visible(state: &AppState, position: Option<u64>) {
+    if let Some(position) = position {
         let visible =
             tokio::time::timeout(VISIBILITY_WAIT, state.projections.wait_for(position)).await;
         if !matches!(visible, Ok(Ok(()))) {
@@ -185,5 +233,4 @@ async fn submit(state: &AppState, append: Append) -> Result<(), ApiError> {
             );
         }
     }
-    Ok(())
 }

@@ -92,7 +92,7 @@ impl From<DomainError> for ApiError {
     fn from(error: DomainError) -> Self {
         let status = match &error {
             DomainError::NotFound(_) => StatusCode::NOT_FOUND,
-            DomainError::AlreadyExists(_) => StatusCode::CONFLICT,
+            DomainError::AlreadyExists(_) | DomainError::AlreadyDownloaded => StatusCode::CONFLICT,
             DomainError::Denied(_) => StatusCode::FORBIDDEN,
             _ => StatusCode::BAD_REQUEST,
         };

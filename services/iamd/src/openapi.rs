@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{health, login, organizations, roles, users};
+use crate::routes::{health, login, organizations, roles, tokens, users};
 
 /// The service's OpenAPI document.
 #[derive(Debug, OpenApi)]
@@ -21,6 +21,11 @@ use crate::routes::{health, login, organizations, roles, users};
         organizations::create,
         organizations::add_member,
         roles::list,
+        tokens::create,
+        tokens::list_of_user,
+        tokens::download,
+        tokens::revoke,
+        tokens::query,
         health::healthz,
         health::readyz,
         health::metrics,

@@ -16,7 +16,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tracing_actix_web::TracingLogger;
 
 use crate::configuration::Settings;
-use crate::routes::{health, login, organizations, roles, users};
+use crate::routes::{health, login, organizations, roles, tokens, users};
 
 /// What every request handler can reach.
 #[derive(Debug)]
@@ -117,6 +117,11 @@ impl Application {
                 .service(organizations::create)
                 .service(organizations::add_member)
                 .service(roles::list)
+                .service(tokens::create)
+                .service(tokens::list_of_user)
+                .service(tokens::download)
+                .service(tokens::revoke)
+                .service(tokens::query)
                 .service(
                     utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
                         .url("/api-docs/openapi.json", openapi.clone()),

@@ -4,4 +4,5 @@ pub(crate) mod health;
 pub(crate) mod login;
 pub(crate) mod organizations;
 pub(crate) mod roles;
+pub(crate) mod tokens;
 pub(crate) mod users;

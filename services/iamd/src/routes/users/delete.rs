@@ -1,5 +1,5 @@
-//! `DELETE /api/iam/Users/{id}`: the user leaves the lists, its sessions end
-//! and its password is forgotten.
+//! `DELETE /api/iam/Users/{id}`: the user leaves the lists, its sessions end,
+//! its tokens are revoked and its password is forgotten.
 
 use actix_web::{HttpResponse, delete, web};
 use iam_domain::UserId;
@@ -54,6 +54,23 @@ pub(crate) async fn delete(
         at: chrono::Utc::now(),
     };
     crate::commands::run_user_command(&state, id, command, &cause(&caller, &request_id)).await?;
+    // Its tokens are revoked with it, wherever they are scoped.
+    let now = chrono::Utc::now();
+    for token in state
+        .read_models
+        .tokens_of_user(&row.id, now.timestamp_millis())
+        .await?
+    {
+        if let Some(token_id) = iam_domain::TokenId::parse(&token.id) {
+            crate::commands::run_token_command(
+                &state,
+                token_id,
+                iam_domain::token::TokenCommand::Revoke { at: now },
+                &cause(&caller, &request_id),
+            )
+            .await?;
+        }
+    }
     credentials::forget_user(&state.read_models, &row.id)
         .await
         .map_err(ApiError::internal)?;

@@ -86,6 +86,9 @@ pub(crate) async fn visible_user(
     {
         return Ok((row, true));
     }
+    if caller.via_token {
+        return Err(ApiError::forbidden(crate::caller::TOKEN_NOT_SCOPED));
+    }
     Err(not_found())
 }
 

@@ -1,0 +1,443 @@
+//! API tokens end to end: lifecycle, download once under concurrency,
+//! `Authorization: Token`, scoping, and what happens to a token's user.
+
+use iam_test_databases::Kind;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::{TestApp, error_of, spawn_app, user_body};
+
+both_backends!(
+    a_token_goes_pending_enabled_revoked_and_authenticates_only_while_enabled,
+    ten_concurrent_first_downloads_yield_exactly_one_secret,
+    a_token_used_outside_its_organization_gets_the_scoping_message,
+    bad_lifetimes_and_roles_without_token_authentication_are_refused,
+    deleting_or_deactivating_a_user_stops_its_tokens,
+);
+
+/// A tenant with an Account Administrator `jill` who has a password; returns
+/// (admin session, tenant id, jill's session, jill's id).
+async fn tenant_with_jill(app: &TestApp, roles: &[&str]) -> (String, String, String, String) {
+    let admin = app.admin().await;
+    let tenant = app.create_tenant(&admin, "Acme", true).await;
+    let mut body = user_body("jill@example.com", roles);
+    body["password"] = json!("jills password");
+    let created: Value = app
+        .create_user(&admin, Some(&tenant), &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let jill = app.login("jill@example.com", "jills password").await;
+    (
+        admin,
+        tenant,
+        jill,
+        created["id"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn create_token(app: &TestApp, session: &str, user: &str, days: i64) -> reqwest::Response {
+    app.request(
+        Method::POST,
+        &format!("/api/iam/Users/{user}/tokens"),
+        session,
+        None,
+    )
+    .json(&json!({ "name": "ci", "description": "deploys", "lifetimeDays": days }))
+    .send()
+    .await
+    .unwrap()
+}
+
+async fn download(app: &TestApp, session: &str, user: &str, token: &str) -> reqwest::Response {
+    app.request(
+        Method::POST,
+        &format!("/api/iam/Users/{user}/tokens/{token}/download"),
+        session,
+        None,
+    )
+    .send()
+    .await
+    .unwrap()
+}
+
+fn with_token(app: &TestApp, secret: &str, path: &str) -> reqwest::RequestBuilder {
+    app.client
+        .get(app.url(path))
+        .header("Authorization", format!("Token {secret}"))
+        .header("Accept", crate::support::VCA_JSON)
+}
+
+async fn a_token_goes_pending_enabled_revoked_and_authenticates_only_while_enabled(kind: Kind) {
+    let app = spawn_app(kind).await;
+    let (_, tenant, jill, jill_id) = tenant_with_jill(&app, &["Account Administrator"]).await;
+    let created = create_token(&app, &jill, &jill_id, 30).await;
+    assert_eq!(created.status(), 201);
+    let token: Value = created.json().await.unwrap();
+    assert_eq!(
+        (token["status"].as_str(), token["organizationId"].as_str()),
+        (Some("Pending"), Some(tenant.as_str()))
+    );
+    assert!(
+        token.get("token").is_none() && token.get("secret").is_none(),
+        "no secret before the download"
+    );
+    let token_id = token["id"].as_str().unwrap().to_owned();
+
+    let first = download(&app, &jill, &jill_id, &token_id).await;
+    assert_eq!(first.status(), 200);
+    assert_eq!(first.headers()["cache-control"], "no-store");
+    let secret = first.json::<Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(secret.starts_with("iam_") && secret.len() == 53, "{secret}");
+    let second = download(&app, &jill, &jill_id, &token_id).await;
+    let (status, message) = error_of(second).await;
+    assert_eq!(status, 409);
+    assert!(message.contains("already downloaded"), "{message}");
+
+    let listed: Value = app
+        .request(
+            Method::GET,
+            &format!("/api/iam/Users/{jill_id}/tokens"),
+            &jill,
+            None,
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["tokens"][0]["status"], "Enabled");
+    assert!(
+        !listed.to_string().contains(&secret),
+        "listings never show a secret"
+    );
+
+    let authenticated = with_token(&app, &secret, "/api/iam/Users")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(authenticated.status(), 200);
+    let last = if secret.ends_with('A') { 'B' } else { 'A' };
+    let forged = with_token(&app, &format!("{}{last}", &secret[..52]), "/api/iam/Users")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(forged).await.0, 401);
+
+    let revoked = app
+        .request(
+            Method::POST,
+            &format!("/api/iam/Users/{jill_id}/tokens/{token_id}/revoke"),
+            &jill,
+            None,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(revoked.json::<Value>().await.unwrap()["status"], "Revoked");
+    let again = app
+        .request(
+            Method::POST,
+            &format!("/api/iam/Users/{jill_id}/tokens/{token_id}/revoke"),
+            &jill,
+            None,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 200, "revoking again changes nothing");
+    let refused = with_token(&app, &secret, "/api/iam/Users")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(refused).await.0,
+        401,
+        "a revoked token stops as soon as the revocation is answered"
+    );
+
+    let query: Value = app
+        .request(Method::GET, "/api/iam/tokens?status=Revoked", &jill, None)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(query["tokens"].as_array().unwrap().len(), 1);
+    let none: Value = app
+        .request(Method::GET, "/api/iam/tokens?status=Enabled", &jill, None)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(none["tokens"], json!([]));
+    assert_eq!(
+        error_of(
+            app.request(Method::GET, "/api/iam/tokens?status=Lost", &jill, None)
+                .send()
+                .await
+                .unwrap()
+        )
+        .await
+        .0,
+        400
+    );
+}
+
+async fn ten_concurrent_first_downloads_yield_exactly_one_secret(kind: Kind) {
+    let app = spawn_app(kind).await;
+    let (_, _, jill, jill_id) = tenant_with_jill(&app, &["End User"]).await;
+    let token: Value = create_token(&app, &jill, &jill_id, 30)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token_id = token["id"].as_str().unwrap();
+    let downloads = (0..10).map(|_| download(&app, &jill, &jill_id, token_id));
+    let responses = futures::future::join_all(downloads).await;
+    let statuses: Vec<u16> = responses.iter().map(|r| r.status().as_u16()).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        9,
+        "{statuses:?}"
+    );
+}
+
+async fn a_token_used_outside_its_organization_gets_the_scoping_message(kind: Kind) {
+    let app = spawn_app(kind).await;
+    let (admin, tenant, jill, jill_id) = tenant_with_jill(&app, &["Account Administrator"]).await;
+    let other = app.create_tenant(&admin, "Globex", true).await;
+    let token: Value = create_token(&app, &jill, &jill_id, 30)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let secret = download(&app, &jill, &jill_id, token["id"].as_str().unwrap())
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        with_token(&app, &secret, "/api/iam/Users")
+            .header("X-VMware-VCloud-Tenant-Context", &tenant)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    for organization in [other.as_str(), "6ccb9c49-55f4-4591-83c3-c63b1e295287"] {
+        let refused = with_token(&app, &secret, "/api/iam/Users")
+            .header("X-VMware-VCloud-Tenant-Context", organization)
+            .send()
+            .await
+            .unwrap();
+        let (status, message) = error_of(refused).await;
+        assert_eq!(
+            (status, message.as_str()),
+            (403, "API token is not scoped to this organization.")
+        );
+    }
+    // A resource of another organization: the provider administrator.
+    let providers: Value = app.users(&admin, None).await;
+    let admin_id = providers["users"][0]["id"].as_str().unwrap();
+    let foreign = with_token(&app, &secret, &format!("/api/iam/Users/{admin_id}"))
+        .send()
+        .await
+        .unwrap();
+    let (status, message) = error_of(foreign).await;
+    assert_eq!(
+        (status, message.as_str()),
+        (403, "API token is not scoped to this organization.")
+    );
+}
+
+async fn bad_lifetimes_and_roles_without_token_authentication_are_refused(kind: Kind) {
+    let app = spawn_app(kind).await;
+    let (admin, tenant, jill, jill_id) = tenant_with_jill(&app, &["Account Administrator"]).await;
+    for days in [0, 366, -3] {
+        let (status, message) = error_of(create_token(&app, &jill, &jill_id, days).await).await;
+        assert_eq!(status, 400, "{days}");
+        assert!(message.contains("between 1 and 365"), "{message}");
+    }
+    let mut reader = user_body("reader@example.com", &["Read-Only Administrator"]);
+    reader["password"] = json!("readers password");
+    let reader_row: Value = app
+        .create_user(&admin, Some(&tenant), &reader)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let reader_session = app.login("reader@example.com", "readers password").await;
+    let refused = create_token(
+        &app,
+        &reader_session,
+        reader_row["id"].as_str().unwrap(),
+        30,
+    )
+    .await;
+    let (status, message) = error_of(refused).await;
+    assert_eq!(status, 403);
+    assert!(
+        message
+            .contains("Token authentication is not enabled for the role Read-Only Administrator"),
+        "{message}"
+    );
+    // An Account Administrator creates a token for another user, but never downloads it.
+    let mut bob = user_body("bob@example.com", &["End User"]);
+    bob["password"] = json!("bobs password");
+    let bob_row: Value = app
+        .create_user(&admin, Some(&tenant), &bob)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let bob_id = bob_row["id"].as_str().unwrap();
+    let for_bob: Value = create_token(&app, &jill, bob_id, 7)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(for_bob["userId"], bob_id);
+    let (status, _) =
+        error_of(download(&app, &jill, bob_id, for_bob["id"].as_str().unwrap()).await).await;
+    assert_eq!(status, 403);
+    let bob_session = app.login("bob@example.com", "bobs password").await;
+    assert_eq!(
+        download(&app, &bob_session, bob_id, for_bob["id"].as_str().unwrap())
+            .await
+            .status(),
+        200
+    );
+}
+
+async fn deleting_or_deactivating_a_user_stops_its_tokens(kind: Kind) {
+    let app = spawn_app(kind).await;
+    let (admin, tenant, _, _) = tenant_with_jill(&app, &["Account Administrator"]).await;
+    let mut bob = user_body("bob@example.com", &["End User"]);
+    bob["password"] = json!("bobs password");
+    let bob_row: Value = app
+        .create_user(&admin, Some(&tenant), &bob)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let bob_id = bob_row["id"].as_str().unwrap();
+    let bob_session = app.login("bob@example.com", "bobs password").await;
+    let token: Value = create_token(&app, &bob_session, bob_id, 30)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let secret = download(&app, &bob_session, bob_id, token["id"].as_str().unwrap())
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/api/iam/Users/{bob_id}");
+    assert_eq!(
+        with_token(&app, &secret, &path)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    let mut inactive = bob_row.clone();
+    inactive["state"] = json!("Inactive");
+    assert_eq!(
+        app.request(Method::PUT, &path, &admin, Some(&tenant))
+            .json(&inactive)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        error_of(with_token(&app, &secret, &path).send().await.unwrap())
+            .await
+            .0,
+        401
+    );
+    let mut active = inactive.clone();
+    active["state"] = json!("Active");
+    active["meta"] = Value::Null;
+    active.as_object_mut().unwrap().remove("meta");
+    assert_eq!(
+        app.request(Method::PUT, &path, &admin, Some(&tenant))
+            .json(&active)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        with_token(&app, &secret, &path)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200,
+        "active again: the token works again"
+    );
+
+    assert_eq!(
+        app.request(Method::DELETE, &path, &admin, Some(&tenant))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    assert_eq!(
+        error_of(
+            with_token(&app, &secret, "/api/iam/Users")
+                .send()
+                .await
+                .unwrap()
+        )
+        .await
+        .0,
+        401
+    );
+    let tokens: Value = app
+        .request(
+            Method::GET,
+            &format!("/api/iam/tokens?userId={bob_id}"),
+            &admin,
+            Some(&tenant),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        tokens["tokens"][0]["status"], "Revoked",
+        "deleting a user revokes its tokens"
+    );
+}
