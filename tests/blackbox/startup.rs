@@ -186,6 +186,8 @@ async fn the_openapi_description_covers_every_endpoint_and_swagger_ui_is_served_
         ("/api/iam/Users/{id}/tokens/{token_id}/download", "post"),
         ("/api/iam/Users/{id}/tokens/{token_id}/revoke", "post"),
         ("/api/iam/tokens", "get"),
+        ("/api/iam/Roles", "get"),
+        ("/api/iam/Roles/{role_id}/Users", "get"),
         ("/healthz", "get"),
         ("/readyz", "get"),
         ("/metrics", "get"),

@@ -5,7 +5,7 @@ use iam_test_databases::Kind;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, error_of, spawn_app, user_body};
+use crate::support::{TestApp, error_of, spawn_app, spawn_app_with, user_body};
 
 both_backends!(
     a_token_goes_pending_enabled_revoked_and_authenticates_only_while_enabled,
@@ -13,6 +13,8 @@ both_backends!(
     a_token_used_outside_its_organization_gets_the_scoping_message,
     bad_lifetimes_and_roles_without_token_authentication_are_refused,
     deleting_or_deactivating_a_user_stops_its_tokens,
+    a_token_expires_after_its_lifetime_and_the_sweep_records_it,
+    the_role_query_counts_holders_and_lists_them,
 );
 
 /// A tenant with an Account Administrator `jill` who has a password; returns
@@ -439,5 +441,194 @@ async fn deleting_or_deactivating_a_user_stops_its_tokens(kind: Kind) {
     assert_eq!(
         tokens["tokens"][0]["status"], "Revoked",
         "deleting a user revokes its tokens"
+    );
+}
+
+async fn a_token_expires_after_its_lifetime_and_the_sweep_records_it(kind: Kind) {
+    // The test hook: a token "day" lasts one second, and the sweep runs every second.
+    let app = spawn_app_with(
+        kind,
+        &[("IAM_TOKEN_DAY_SECS", "1"), ("IAM_TOKEN_SWEEP_SECS", "1")],
+    )
+    .await;
+    let (_, _, jill, jill_id) = tenant_with_jill(&app, &["End User"]).await;
+    let token: Value = create_token(&app, &jill, &jill_id, 2)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token_id = token["id"].as_str().unwrap().to_owned();
+    let secret = download(&app, &jill, &jill_id, &token_id)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        with_token(&app, &secret, "/api/iam/Users")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(
+        error_of(
+            with_token(&app, &secret, "/api/iam/Users")
+                .send()
+                .await
+                .unwrap()
+        )
+        .await
+        .0,
+        401
+    );
+    let listed: Value = app
+        .request(
+            Method::GET,
+            &format!("/api/iam/Users/{jill_id}/tokens"),
+            &jill,
+            None,
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["tokens"][0]["status"], "Expired");
+    let store = iam_eventstore::connect(app.database_url()).await.unwrap();
+    let mut recorded = false;
+    for _ in 0..50 {
+        let events = store
+            .read_stream(
+                &format!("token-{token_id}"),
+                iam_eventstore::Direction::Forwards,
+                iam_eventstore::StreamStart::Edge,
+                10,
+            )
+            .await
+            .unwrap();
+        if events.iter().any(|e| e.event_type == "TokenExpired") {
+            recorded = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(recorded, "the sweep appends TokenExpired");
+}
+
+async fn the_role_query_counts_holders_and_lists_them(kind: Kind) {
+    let app = spawn_app(kind).await;
+    let (admin, tenant, jill, _) = tenant_with_jill(&app, &["Account Administrator"]).await;
+    for (email, roles) in [
+        ("a@example.com", vec!["End User"]),
+        ("b@example.com", vec!["End User"]),
+        (
+            "c@example.com",
+            vec![
+                "Network Administrator",
+                "Virtual Infrastructure Administrator",
+            ],
+        ),
+    ] {
+        assert_eq!(
+            app.create_user(&admin, Some(&tenant), &user_body(email, &roles))
+                .await
+                .status(),
+            201
+        );
+    }
+    let providers = app.users(&admin, None).await;
+    let admin_id = providers["users"][0]["id"].as_str().unwrap().to_owned();
+    app.request(
+        Method::POST,
+        &format!("/api/orgs/{tenant}/members"),
+        &admin,
+        None,
+    )
+    .json(&json!({ "userId": admin_id }))
+    .send()
+    .await
+    .unwrap();
+    let roles: Value = app
+        .request(Method::GET, "/api/iam/Roles", &jill, None)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let count = |name: &str| {
+        roles["roles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap()["members"]
+            .as_i64()
+            .unwrap()
+    };
+    assert_eq!(count("Account Administrator"), 1);
+    assert_eq!(count("End User"), 2);
+    assert_eq!(count("Network Administrator"), 1);
+    assert_eq!(count("Read-Only Administrator"), 0);
+    assert_eq!(count("Organization Owner"), 1);
+
+    let end_users: Value = app
+        .request(
+            Method::GET,
+            "/api/iam/Roles/6/Users?pageSize=1",
+            &jill,
+            None,
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(end_users["users"].as_array().unwrap().len(), 1);
+    assert_eq!(end_users["users"][0]["userName"], "a@example.com");
+    let second_page: Value = app
+        .request(
+            Method::GET,
+            "/api/iam/Roles/6/Users?pageSize=1&page=2",
+            &jill,
+            None,
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(second_page["users"][0]["userName"], "b@example.com");
+    let owners: Value = app
+        .request(Method::GET, "/api/iam/Roles/100/Users", &jill, None)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        owners["users"][0]["roles"]["roles"][0]["name"],
+        "Organization Owner"
+    );
+    assert_eq!(
+        error_of(
+            app.request(Method::GET, "/api/iam/Roles/101/Users", &jill, None)
+                .send()
+                .await
+                .unwrap()
+        )
+        .await
+        .0,
+        404,
+        "a provider role is not a tenant's"
     );
 }

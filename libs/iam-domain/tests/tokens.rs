@@ -24,6 +24,7 @@ fn create(lifetime_days: i64) -> TokenCommand {
         name: "ci".into(),
         description: "deploys".into(),
         lifetime_days,
+        day: Duration::days(1),
         at: at(0),
     }
 }

@@ -615,6 +615,18 @@ impl crate::ReadModels {
             .transpose()
     }
 
+    /// Tokens whose lifetime is over at `now` but whose expiry no event
+    /// records yet (the sweep's work), oldest first.
+    pub async fn tokens_to_expire(&self, now: i64, limit: i64) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM read_tokens WHERE expires_at <= $1 AND status <> 'Expired' ORDER BY expires_at LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     /// Every token of `user`, in any organization, at `now`.
     pub async fn tokens_of_user(&self, user: &str, now: i64) -> Result<Vec<TokenRow>> {
         let sql = format!(

@@ -19,6 +19,11 @@ pub struct Settings {
     pub ready_max_lag: u64,
     /// What a first start creates.
     pub bootstrap: Bootstrap,
+    /// The length of a token lifetime "day" (`IAM_TOKEN_DAY_SECS`, default
+    /// 86400). Only tests shorten it, so that expiry is tested in seconds.
+    pub token_day: Duration,
+    /// How often expired tokens are recorded as such (`IAM_TOKEN_SWEEP_SECS`).
+    pub token_sweep_interval: Duration,
 }
 
 /// The provider and administrator a start with an empty store creates.
@@ -111,6 +116,16 @@ impl Settings {
                 DEFAULT_READY_MAX_LAG,
             )?,
             bootstrap: bootstrap(&get)?,
+            token_day: Duration::from_secs(positive(
+                "IAM_TOKEN_DAY_SECS",
+                get("IAM_TOKEN_DAY_SECS")?,
+                86_400,
+            )?),
+            token_sweep_interval: Duration::from_secs(positive(
+                "IAM_TOKEN_SWEEP_SECS",
+                get("IAM_TOKEN_SWEEP_SECS")?,
+                60,
+            )?),
         })
     }
 }

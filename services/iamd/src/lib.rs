@@ -18,3 +18,4 @@ mod request_id;
 mod routes;
 pub mod startup;
 pub mod telemetry;
+mod token_expiry;

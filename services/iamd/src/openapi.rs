@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{health, login, organizations, roles, tokens, users};
+use crate::routes::{health, login, organizations, role_queries, roles, tokens, users};
 
 /// The service's OpenAPI document.
 #[derive(Debug, OpenApi)]
@@ -21,6 +21,8 @@ use crate::routes::{health, login, organizations, roles, tokens, users};
         organizations::create,
         organizations::add_member,
         roles::list,
+        role_queries::list,
+        role_queries::holders,
         tokens::create,
         tokens::list_of_user,
         tokens::download,

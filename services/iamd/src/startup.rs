@@ -16,7 +16,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tracing_actix_web::TracingLogger;
 
 use crate::configuration::Settings;
-use crate::routes::{health, login, organizations, roles, tokens, users};
+use crate::routes::{health, login, organizations, role_queries, roles, tokens, users};
 
 /// What every request handler can reach.
 #[derive(Debug)]
@@ -27,6 +27,8 @@ pub struct AppState {
     pub read_models: ReadModels,
     /// Lifetime of a login session.
     pub session_ttl: std::time::Duration,
+    /// The length of a token lifetime day.
+    pub token_day: std::time::Duration,
     /// The running projectors (`wait_for`, lag).
     pub projections: RunnerHandle,
     /// Rendering of `/metrics`.
@@ -69,6 +71,7 @@ impl Application {
             store,
             read_models,
             session_ttl: settings.session_ttl,
+            token_day: settings.token_day,
             projections,
             prometheus,
             ready_max_lag: settings.ready_max_lag,
@@ -89,6 +92,11 @@ impl Application {
                 }
             }
         }
+
+        tokio::spawn(crate::token_expiry::sweep_forever(
+            state.clone(),
+            settings.token_sweep_interval,
+        ));
 
         let listener = TcpListener::bind(&settings.listen)
             .with_context(|| format!("IAM_LISTEN: cannot bind {}", settings.listen))?;
@@ -117,6 +125,8 @@ impl Application {
                 .service(organizations::create)
                 .service(organizations::add_member)
                 .service(roles::list)
+                .service(role_queries::list)
+                .service(role_queries::holders)
                 .service(tokens::create)
                 .service(tokens::list_of_user)
                 .service(tokens::download)

@@ -137,6 +137,7 @@ pub(crate) async fn create(
         name,
         description: body.description.clone().unwrap_or_default(),
         lifetime_days,
+        day: chrono::Duration::from_std(state.token_day).map_err(ApiError::internal)?,
         at: chrono::Utc::now(),
     };
     run_token_command(&state, id, command, &cause(&caller, &request_id)).await?;

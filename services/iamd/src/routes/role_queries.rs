@@ -1,0 +1,124 @@
+//! The role query: `GET /api/iam/Roles` (the effective organization's roles
+//! with how many hold each) and `GET /api/iam/Roles/{roleId}/Users`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, get, web};
+use iam_domain::policy::{UserAction, may_manage_users};
+use iam_domain::{OrgKind, Role, RoleScope};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::caller::Caller;
+use crate::error::ApiError;
+use crate::negotiation::vca_json;
+use crate::routes::users::view;
+use crate::startup::AppState;
+
+const DEFAULT_PAGE_SIZE: i64 = 25;
+const MAX_PAGE_SIZE: i64 = 128;
+
+/// The roles that can be held in an organization of `kind`.
+fn roles_of(kind: OrgKind) -> impl Iterator<Item = Role> {
+    Role::all().filter(move |role| match kind {
+        OrgKind::Provider => role.entry().scope == RoleScope::Provider,
+        OrgKind::Tenant => role.entry().scope != RoleScope::Provider,
+    })
+}
+
+fn read_allowed(caller: &Caller) -> Result<(), ApiError> {
+    may_manage_users(&caller.actor, &caller.effective, UserAction::Read, None)
+        .map_err(|denied| ApiError::forbidden(denied.0))
+}
+
+/// The effective organization's roles, each with its number of holders.
+#[utoipa::path(
+    tag = "roles",
+    responses(
+        (status = 200, description = "`{\"roles\": [{\"id\", \"name\", \"description\", \"members\"}]}`", body = inline(Value)),
+        (status = 403, description = "Not allowed to read this organization's users", body = iam_scim::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("token" = []))
+)]
+#[get("/api/iam/Roles")]
+pub(crate) async fn list(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    read_allowed(&caller)?;
+    let counts = state
+        .read_models
+        .role_counts(&caller.effective.id.to_string())
+        .await?;
+    let roles: Vec<Value> = roles_of(caller.effective.kind)
+        .map(|role| {
+            let entry = role.entry();
+            let members = counts
+                .iter()
+                .find(|(name, _)| *name == format!("{role:?}"))
+                .map_or(0, |(_, count)| *count);
+            json!({ "id": entry.id, "name": entry.name, "description": entry.description, "members": members })
+        })
+        .collect();
+    Ok(vca_json(StatusCode::OK, &json!({ "roles": roles })))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct PageQuery {
+    page: Option<i64>,
+    #[serde(rename = "pageSize")]
+    page_size: Option<i64>,
+}
+
+/// The users holding a role (by id, e.g. `2`, or `urn:vcloud:role:…`) in
+/// the effective organization.
+#[utoipa::path(
+    tag = "roles",
+    params(
+        ("role_id" = String, Path, description = "The role's id (`2`) or urn"),
+        ("page" = Option<i64>, Query, description = "From 1"),
+        ("pageSize" = Option<i64>, Query, description = "Default 25, at most 128"),
+    ),
+    responses(
+        (status = 200, description = "`{\"users\": [...], \"page\", \"pageSize\"}`", body = inline(Value)),
+        (status = 404, description = "No such role in this organization", body = iam_scim::error::ErrorBody),
+    ),
+    security(("bearer" = []), ("token" = []))
+)]
+#[get("/api/iam/Roles/{role_id}/Users")]
+pub(crate) async fn holders(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    read_allowed(&caller)?;
+    let role = Role::from_id(&path)
+        .filter(|role| roles_of(caller.effective.kind).any(|r| r == *role))
+        .ok_or_else(|| {
+            ApiError::not_found(format!("There is no role `{path}` in this organization."))
+        })?;
+    let page = query.page.unwrap_or(1);
+    let page_size = query.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
+    if page < 1 || !(1..=MAX_PAGE_SIZE).contains(&page_size) {
+        return Err(ApiError::bad_request(format!(
+            "`page` counts from 1 and `pageSize` is 1 to {MAX_PAGE_SIZE}."
+        )));
+    }
+    let rows = state
+        .read_models
+        .role_holders(
+            &caller.effective.id.to_string(),
+            &format!("{role:?}"),
+            (page - 1) * page_size,
+            page_size,
+        )
+        .await?;
+    let users: Vec<_> = rows
+        .iter()
+        .map(|row| view(row, role == Role::OrganizationOwner))
+        .collect();
+    Ok(vca_json(
+        StatusCode::OK,
+        &json!({ "users": users, "page": page, "pageSize": page_size }),
+    ))
+}
