@@ -21,11 +21,13 @@ mod error;
 mod projector;
 pub mod read_models;
 mod runner;
+mod verify;
 
 pub use database::ReadModels;
 pub use error::Error;
 pub use projector::Projector;
 pub use runner::{ProjectorStatus, Runner, RunnerHandle, rebuild};
+pub use verify::{Verification, verify};
 
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

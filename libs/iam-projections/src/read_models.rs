@@ -682,3 +682,6 @@ impl crate::ReadModels {
         rows.iter().map(user_row).collect()
     }
 }
+
+/// Every projector of the service's read models, in the order they run.
+pub const ALL: [&dyn Projector; 3] = [&OrganizationsProjector, &UsersProjector, &TokensProjector];

@@ -13,7 +13,7 @@ use iam_domain::user::UserEvent;
 use iam_domain::{OrgId, OrgKind, Role, TokenId, UserId, UserState};
 use iam_eventstore::{EventData, EventStore, ExpectedRevision};
 use iam_projections::read_models::{OrganizationsProjector, TokensProjector, UsersProjector};
-use iam_projections::{Projector, ReadModels, Runner, rebuild};
+use iam_projections::{Projector, ReadModels, Runner, rebuild, verify};
 use iam_test_databases::{Kind, TestDatabase};
 use serde::Serialize;
 use uuid::Uuid;
@@ -369,6 +369,42 @@ async fn builds_and_rebuilds_the_same_rows(kind: Kind) {
         dump(&read_models).await,
         live,
         "a rebuild from the log gives the live rows"
+    );
+
+    // verify: rebuilt scratch tables equal the live ones ...
+    for projector in iam_projections::read_models::ALL {
+        let found = verify(&*store, &read_models, projector).await.unwrap();
+        assert_eq!(
+            (found.position, found.differences.len()),
+            (head, 0),
+            "{}: {:?}",
+            found.projector,
+            found.differences
+        );
+    }
+    // ... until a live row is changed behind the projector's back.
+    sqlx::query(
+        "UPDATE read_users SET given_name = 'Tampered' WHERE user_name_key = 'jack@example.com'",
+    )
+    .execute(read_models.pool())
+    .await
+    .unwrap();
+    let found = verify(&*store, &read_models, &UsersProjector)
+        .await
+        .unwrap();
+    assert_eq!(found.differences.len(), 2, "{:?}", found.differences);
+    assert!(
+        found.differences[0].starts_with("read_users: only live:")
+            && found.differences[0].contains("Tampered")
+    );
+    assert!(
+        found.differences[1].starts_with("read_users: only rebuilt:")
+            && found.differences[1].contains("Jack")
+    );
+    assert_eq!(
+        dump(&read_models).await.len(),
+        live.len(),
+        "verify left no scratch table behind"
     );
 }
 
