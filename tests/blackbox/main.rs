@@ -12,3 +12,4 @@ mod organizations;
 mod startup;
 mod tokens;
 mod users;
+mod workload;

@@ -1,0 +1,163 @@
+//! `iamctl`: the operator's command line. It works on the database directly
+//! (`IAM_DATABASE_URL`, SQLite or PostgreSQL), through the libraries: it
+//! never writes to the log, only to read models.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use iam_eventstore::EventStore;
+use iam_projections::read_models::ALL;
+use iam_projections::{Projector, ReadModels};
+
+/// The operator's command line of the IAM provisioning service.
+#[derive(Debug, Parser)]
+#[command(name = "iamctl", version)]
+struct Cli {
+    /// The service's database: `sqlite://PATH` or `postgres://USER@HOST:PORT/DATABASE`.
+    #[arg(
+        long,
+        env = "IAM_DATABASE_URL",
+        default_value = "sqlite://data/iam.db",
+        global = true,
+        hide_env_values = true
+    )]
+    database_url: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Read models built from the event log.
+    #[command(subcommand)]
+    Projections(Projections),
+}
+
+#[derive(Debug, Subcommand)]
+enum Projections {
+    /// Each projector's checkpoint and how many events it lags behind the log.
+    Status,
+    /// Empty a projector's tables and replay the whole log into them (all
+    /// projectors when no name is given). Stop the service first.
+    Rebuild {
+        /// The projector: organizations, users or tokens.
+        name: Option<String>,
+    },
+    /// Replay the log into scratch tables and compare them with the live
+    /// read models: exit 0 when equal, 1 with the differences when not.
+    Verify,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("iamctl: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let store: Arc<dyn EventStore> = iam_eventstore::connect(&cli.database_url)
+        .await
+        .context("IAM_DATABASE_URL: cannot open the event store")?;
+    let read_models = ReadModels::connect(&cli.database_url)
+        .await
+        .context("IAM_DATABASE_URL: cannot open the read models")?;
+    match cli.command {
+        Command::Projections(Projections::Status) => status(&*store, &read_models).await,
+        Command::Projections(Projections::Rebuild { name }) => {
+            rebuild(&*store, &read_models, name.as_deref()).await
+        }
+        Command::Projections(Projections::Verify) => verify(&*store, &read_models).await,
+    }
+}
+
+async fn status(store: &dyn EventStore, read_models: &ReadModels) -> anyhow::Result<ExitCode> {
+    let head = store.head_position().await?;
+    println!("log head: position {head}");
+    println!("{:<16} {:>12} {:>10}", "projector", "checkpoint", "lag");
+    for projector in ALL {
+        let checkpoint: i64 = sqlx::query_scalar(
+            "SELECT COALESCE((SELECT position FROM projection_checkpoints WHERE name = $1), 0)",
+        )
+        .bind(projector.name())
+        .fetch_one(read_models.pool())
+        .await?;
+        let lag = head.saturating_sub(checkpoint as u64);
+        println!("{:<16} {checkpoint:>12} {lag:>10}", projector.name());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn selected(name: Option<&str>) -> anyhow::Result<Vec<&'static dyn Projector>> {
+    match name {
+        None => Ok(ALL.to_vec()),
+        Some(name) => ALL
+            .iter()
+            .find(|projector| projector.name() == name)
+            .map(|projector| vec![*projector])
+            .ok_or_else(|| {
+                let names: Vec<&str> = ALL.iter().map(|p| p.name()).collect();
+                anyhow::anyhow!(
+                    "no projector is named `{name}`; the projectors are: {}",
+                    names.join(", ")
+                )
+            }),
+    }
+}
+
+async fn rebuild(
+    store: &dyn EventStore,
+    read_models: &ReadModels,
+    name: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    for projector in selected(name)? {
+        let started = Instant::now();
+        println!("rebuilding {} …", projector.name());
+        let position = iam_projections::rebuild(store, read_models, projector)
+            .await
+            .with_context(|| format!("rebuilding {}", projector.name()))?;
+        println!(
+            "rebuilt {} up to position {position} in {:.1} s",
+            projector.name(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn verify(store: &dyn EventStore, read_models: &ReadModels) -> anyhow::Result<ExitCode> {
+    let mut equal = true;
+    for projector in ALL {
+        let found = iam_projections::verify(store, read_models, projector)
+            .await
+            .with_context(|| format!("verifying {}", projector.name()))?;
+        if found.differences.is_empty() {
+            println!(
+                "{}: equal to a rebuild from the log (position {})",
+                found.projector, found.position
+            );
+        } else {
+            equal = false;
+            println!(
+                "{}: DIFFERS from a rebuild from the log (position {}):",
+                found.projector, found.position
+            );
+            for difference in &found.differences {
+                println!("  {difference}");
+            }
+        }
+    }
+    Ok(if equal {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

@@ -1,0 +1,73 @@
+//! The command line itself: help on every command, status, rebuild and
+//! verify on a fresh SQLite database.
+
+// Test code: a panic is how a failure is reported.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Command;
+
+const IAMCTL: &str = env!("CARGO_BIN_EXE_iamctl");
+
+fn run(args: &[&str], url: &str) -> (i32, String) {
+    let output = Command::new(IAMCTL)
+        .args(args)
+        .env("IAM_DATABASE_URL", url)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn every_command_has_help() {
+    for args in [
+        vec!["--help"],
+        vec!["projections", "--help"],
+        vec!["projections", "status", "--help"],
+        vec!["projections", "rebuild", "--help"],
+        vec!["projections", "verify", "--help"],
+    ] {
+        let (code, text) = run(&args, "sqlite://unused.db");
+        assert_eq!(code, 0, "{args:?}: {text}");
+        assert!(text.contains("Usage:"), "{args:?}: {text}");
+    }
+}
+
+#[test]
+fn status_rebuild_and_verify_work_on_an_empty_store() {
+    let folder = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", folder.path().join("iam.db").display());
+    let (code, text) = run(&["projections", "status"], &url);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("users") && text.contains("tokens") && text.contains("organizations"),
+        "{text}"
+    );
+    let (code, text) = run(&["projections", "rebuild", "users"], &url);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("rebuilt users up to position 0"), "{text}");
+    let (code, text) = run(&["projections", "rebuild", "nobody"], &url);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("no projector is named `nobody`"), "{text}");
+    let (code, text) = run(&["projections", "verify"], &url);
+    assert_eq!(code, 0, "{text}");
+}
+
+#[test]
+fn an_unusable_database_url_is_one_line_naming_the_variable() {
+    let (code, text) = run(
+        &["projections", "status"],
+        "mysql://root:secret@localhost/iam",
+    );
+    assert_eq!(code, 2);
+    assert!(
+        text.trim().lines().count() == 1
+            && text.contains("IAM_DATABASE_URL")
+            && !text.contains("secret"),
+        "{text}"
+    );
+}
