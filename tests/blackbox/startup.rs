@@ -222,3 +222,46 @@ async fn the_openapi_description_covers_every_endpoint_and_swagger_ui_is_served_
     );
     assert_eq!(app.get("/docs/swagger-ui-bundle.js").await.status(), 200);
 }
+
+#[tokio::test]
+async fn iamctl_bootstrap_does_what_a_first_start_does_once() {
+    let database = iam_test_databases::TestDatabase::sqlite().unwrap();
+    let iamctl = std::path::Path::new(IAMD).with_file_name("iamctl");
+    let run = || {
+        let output = Command::new(&iamctl)
+            .arg("bootstrap")
+            .env_clear()
+            .env("IAM_DATABASE_URL", database.url())
+            .env("IAM_BOOTSTRAP_ADMIN_EMAIL", "ops@example.com")
+            .env("IAM_BOOTSTRAP_ADMIN_PASSWORD", "ops password 1")
+            .env("IAM_BOOTSTRAP_ORG_NAME", "Example MSP")
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let first = run();
+    assert!(
+        first.contains(
+            "created the provider organization `Example MSP` and its administrator ops@example.com"
+        ),
+        "{first}"
+    );
+    assert!(
+        !first.contains("ops password 1"),
+        "a configured password is never printed"
+    );
+    let second = run();
+    assert!(second.contains("nothing changed"), "{second}");
+
+    let (mut child, address, _) = start_without_bootstrap_settings(database.url());
+    let login = reqwest::Client::new()
+        .post(format!("{address}/api/iam/login"))
+        .basic_auth("ops@example.com", Some("ops password 1"))
+        .send()
+        .await
+        .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(login.status(), 201);
+}

@@ -31,6 +31,11 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Create the provider organization and its first Provider Administrator,
+    /// as the first start of iamd does (same variables: IAM_BOOTSTRAP_ADMIN_EMAIL,
+    /// IAM_BOOTSTRAP_ADMIN_PASSWORD, IAM_BOOTSTRAP_ORG_NAME). Changes nothing
+    /// when the store already has a provider.
+    Bootstrap,
     /// Read models built from the event log.
     #[command(subcommand)]
     Projections(Projections),
@@ -64,6 +69,9 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Bootstrap = cli.command {
+        return bootstrap(&cli.database_url).await;
+    }
     let store: Arc<dyn EventStore> = iam_eventstore::connect(&cli.database_url)
         .await
         .context("IAM_DATABASE_URL: cannot open the event store")?;
@@ -71,12 +79,36 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .await
         .context("IAM_DATABASE_URL: cannot open the read models")?;
     match cli.command {
+        Command::Bootstrap => bootstrap(&cli.database_url).await,
         Command::Projections(Projections::Status) => status(&*store, &read_models).await,
         Command::Projections(Projections::Rebuild { name }) => {
             rebuild(&*store, &read_models, name.as_deref()).await
         }
         Command::Projections(Projections::Verify) => verify(&*store, &read_models).await,
     }
+}
+
+async fn bootstrap(database_url: &str) -> anyhow::Result<ExitCode> {
+    let mut settings = iamd::configuration::Settings::from_env()?;
+    settings.database_url = database_url.to_owned();
+    match iamd::bootstrap::bootstrap_database(&settings).await? {
+        iamd::bootstrap::Outcome::AlreadyDone => {
+            println!("the store already has a provider: nothing changed")
+        }
+        iamd::bootstrap::Outcome::Created {
+            admin,
+            generated_password,
+        } => {
+            println!(
+                "created the provider organization `{}` and its administrator {admin}",
+                settings.bootstrap.org_name
+            );
+            if let Some(password) = generated_password {
+                println!("log in as {admin} with password {password} (shown once)");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn status(store: &dyn EventStore, read_models: &ReadModels) -> anyhow::Result<ExitCode> {

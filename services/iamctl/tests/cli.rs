@@ -30,6 +30,7 @@ fn every_command_has_help() {
         vec!["projections", "status", "--help"],
         vec!["projections", "rebuild", "--help"],
         vec!["projections", "verify", "--help"],
+        vec!["bootstrap", "--help"],
     ] {
         let (code, text) = run(&args, "sqlite://unused.db");
         assert_eq!(code, 0, "{args:?}: {text}");

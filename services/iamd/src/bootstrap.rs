@@ -35,6 +35,15 @@ pub enum Outcome {
     },
 }
 
+/// What a first start of `iamd` with `settings` would create, without
+/// serving: `iamctl bootstrap`.
+pub async fn bootstrap_database(
+    settings: &crate::configuration::Settings,
+) -> anyhow::Result<Outcome> {
+    let state = AppState::open(settings).await?;
+    run(&state, &settings.bootstrap).await
+}
+
 /// Creates the provider and its administrator when the store has none.
 pub async fn run(state: &AppState, settings: &Bootstrap) -> anyhow::Result<Outcome> {
     let head = state.store.head_position().await?;

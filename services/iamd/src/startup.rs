@@ -37,6 +37,35 @@ pub struct AppState {
     pub ready_max_lag: u64,
 }
 
+impl AppState {
+    /// Opens the store and the read models (creating their schemas) and
+    /// starts the projectors: everything but the HTTP server.
+    pub async fn open(settings: &Settings) -> anyhow::Result<web::Data<AppState>> {
+        let prometheus = crate::prometheus::handle().context("installing the metrics recorder")?;
+        let store = open_store(&settings.database_url).await?;
+        let read_models = ReadModels::connect(&settings.database_url)
+            .await
+            .context("IAM_DATABASE_URL: cannot open the read models")?;
+        crate::credentials::migrate(&read_models).await?;
+        let projections = Runner::new(store.clone(), read_models.clone())
+            .with(OrganizationsProjector)
+            .with(UsersProjector)
+            .with(TokensProjector)
+            .start()
+            .await
+            .context("starting the projectors")?;
+        Ok(web::Data::new(AppState {
+            store,
+            read_models,
+            session_ttl: settings.session_ttl,
+            token_day: settings.token_day,
+            projections,
+            prometheus,
+            ready_max_lag: settings.ready_max_lag,
+        }))
+    }
+}
+
 /// A built application: listening, not yet serving.
 pub struct Application {
     port: u16,
@@ -54,28 +83,7 @@ impl std::fmt::Debug for Application {
 impl Application {
     /// Opens the store, starts the projectors and binds `settings.listen`.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let prometheus = crate::prometheus::handle().context("installing the metrics recorder")?;
-        let store = open_store(&settings.database_url).await?;
-        let read_models = ReadModels::connect(&settings.database_url)
-            .await
-            .context("IAM_DATABASE_URL: cannot open the read models")?;
-        crate::credentials::migrate(&read_models).await?;
-        let projections = Runner::new(store.clone(), read_models.clone())
-            .with(OrganizationsProjector)
-            .with(UsersProjector)
-            .with(TokensProjector)
-            .start()
-            .await
-            .context("starting the projectors")?;
-        let state = web::Data::new(AppState {
-            store,
-            read_models,
-            session_ttl: settings.session_ttl,
-            token_day: settings.token_day,
-            projections,
-            prometheus,
-            ready_max_lag: settings.ready_max_lag,
-        });
+        let state = AppState::open(&settings).await?;
         match crate::bootstrap::run(&state, &settings.bootstrap).await? {
             crate::bootstrap::Outcome::AlreadyDone => {}
             crate::bootstrap::Outcome::Created {
