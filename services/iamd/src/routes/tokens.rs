@@ -85,6 +85,24 @@ async fn token_of(
     Ok(token)
 }
 
+/// The token `token_id` of user `user_id` in the effective organization,
+/// once the policy allows the caller `action` on it.
+async fn authorized_token(
+    state: &AppState,
+    caller: &Caller,
+    user_id: &str,
+    token_id: &str,
+    action: TokenAction,
+) -> Result<(TokenRow, TokenId), ApiError> {
+    let (row, as_owner) = visible_user(state, caller, user_id).await?;
+    let token = token_of(state, caller, &row, token_id).await?;
+    let owner = owner_of(&row, as_owner)?;
+    may_manage_tokens(&caller.actor, &caller.effective, &owner, action)
+        .map_err(|denied| ApiError::forbidden(denied.0))?;
+    let id = TokenId::parse(&token.id).ok_or_else(|| ApiError::not_found("No such token."))?;
+    Ok((token, id))
+}
+
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(crate) struct NewToken {
     name: Option<String>,
@@ -208,21 +226,12 @@ pub(crate) async fn download(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (user_id, token_id) = path.into_inner();
-    let (row, as_owner) = visible_user(&state, &caller, &user_id).await?;
-    let token = token_of(&state, &caller, &row, &token_id).await?;
-    let owner = owner_of(&row, as_owner)?;
-    may_manage_tokens(
-        &caller.actor,
-        &caller.effective,
-        &owner,
-        TokenAction::Download,
-    )
-    .map_err(|denied| ApiError::forbidden(denied.0))?;
+    let (_, id) =
+        authorized_token(&state, &caller, &user_id, &token_id, TokenAction::Download).await?;
     let mut random = [0u8; token_secret::RANDOM_BYTES];
     getrandom::fill(&mut random)
         .map_err(|error| ApiError::internal(anyhow::anyhow!("no randomness: {error}")))?;
     let secret = token_secret::format(&random);
-    let id = TokenId::parse(&token.id).ok_or_else(|| ApiError::not_found("No such token."))?;
     let command = TokenCommand::Download {
         secret_hash: sha256_hex(&secret),
         at: chrono::Utc::now(),
@@ -250,17 +259,8 @@ pub(crate) async fn revoke(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (user_id, token_id) = path.into_inner();
-    let (row, as_owner) = visible_user(&state, &caller, &user_id).await?;
-    let token = token_of(&state, &caller, &row, &token_id).await?;
-    let owner = owner_of(&row, as_owner)?;
-    may_manage_tokens(
-        &caller.actor,
-        &caller.effective,
-        &owner,
-        TokenAction::Revoke,
-    )
-    .map_err(|denied| ApiError::forbidden(denied.0))?;
-    let id = TokenId::parse(&token.id).ok_or_else(|| ApiError::not_found("No such token."))?;
+    let (token, id) =
+        authorized_token(&state, &caller, &user_id, &token_id, TokenAction::Revoke).await?;
     run_token_command(
         &state,
         id,
