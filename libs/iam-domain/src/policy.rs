@@ -173,11 +173,34 @@ pub struct TokenOwner {
     pub owner_of_effective: bool,
 }
 
+/// Whether a user holding `roles` may authenticate with API tokens: not when
+/// its only roles are Read-Only Administrator or Provider Business
+/// Specialist. Checked when a token is created or downloaded, and each time
+/// one is used (the user's roles may have changed since).
+pub fn token_authentication_enabled(roles: &[Role]) -> Result<(), Denied> {
+    let disabled = |role: &Role| {
+        matches!(
+            role,
+            Role::ReadOnlyAdministrator | Role::ProviderBusinessSpecialist
+        )
+    };
+    if roles.iter().all(disabled) {
+        let names: Vec<&str> = roles.iter().map(|role| role.name()).collect();
+        return Err(Denied(format!(
+            "Token authentication is not enabled for the role {}.",
+            names.join(" and ")
+        )));
+    }
+    Ok(())
+}
+
 /// Whether `actor` may do `action` to a token of `owner` scoped to
 /// `organization` (the effective organization).
 ///
 /// - Token authentication is not enabled for users whose only roles are
-///   Read-Only Administrator or Provider Business Specialist.
+///   Read-Only Administrator or Provider Business Specialist: nobody creates
+///   or downloads their tokens (tokens they held before a role change can
+///   still be revoked).
 /// - Every other user creates, downloads and revokes its own tokens, in its
 ///   home organization or in a tenant where it is Organization Owner.
 /// - An Account Administrator creates and revokes tokens of its
@@ -191,19 +214,9 @@ pub fn may_manage_tokens(
     action: TokenAction,
 ) -> Result<(), Denied> {
     may_act_in(actor, organization)?;
-    if action == TokenAction::Create
-        && owner.roles.iter().all(|role| {
-            matches!(
-                role,
-                Role::ReadOnlyAdministrator | Role::ProviderBusinessSpecialist
-            )
-        })
-    {
-        let roles: Vec<&str> = owner.roles.iter().map(|role| role.name()).collect();
-        return Err(Denied(format!(
-            "Token authentication is not enabled for the role {}.",
-            roles.join(" and ")
-        )));
+    if action != TokenAction::Revoke {
+        // Revoking stays possible: it is how such a user's old tokens go.
+        token_authentication_enabled(&owner.roles)?;
     }
     let scoped_here = owner.home == organization.id || owner.owner_of_effective;
     if !scoped_here {

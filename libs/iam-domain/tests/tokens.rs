@@ -185,6 +185,21 @@ const PROVIDER_ROLES: [Role; 3] = [
     Role::ProviderAccountAdministrator,
     Role::ProviderBusinessSpecialist,
 ];
+/// The one combination of roles a user may hold.
+const VIA_NA: [Role; 2] = [
+    Role::VirtualInfrastructureAdministrator,
+    Role::NetworkAdministrator,
+];
+
+/// Every role set a user can hold: each role alone, then VIA + NA.
+fn role_sets() -> Vec<Vec<Role>> {
+    TENANT_ROLES
+        .iter()
+        .chain(&PROVIDER_ROLES)
+        .map(|role| vec![*role])
+        .chain([VIA_NA.to_vec()])
+        .collect()
+}
 
 fn org(id: u128, delegates: bool) -> Organization {
     Organization {
@@ -201,38 +216,30 @@ fn org(id: u128, delegates: bool) -> Organization {
     }
 }
 
-fn home_of(role: Role) -> u128 {
-    if PROVIDER_ROLES.contains(&role) {
+fn home_of(roles: &[Role]) -> u128 {
+    if PROVIDER_ROLES.contains(&roles[0]) {
         PROVIDER
     } else {
         TENANT
     }
 }
 
-/// `C` create, `R` revoke, `D` download, in that order; `-` refused.
-fn rights(actor_role: Role, owner_role: Role, same_user: bool, delegates: bool) -> String {
-    let actor = Actor {
+fn actor(roles: &[Role]) -> Actor {
+    Actor {
         user: UserId::new(Uuid::from_u128(10)),
-        home: OrgId::new(Uuid::from_u128(home_of(actor_role))),
-        home_kind: if home_of(actor_role) == PROVIDER {
+        home: OrgId::new(Uuid::from_u128(home_of(roles))),
+        home_kind: if home_of(roles) == PROVIDER {
             OrgKind::Provider
         } else {
             OrgKind::Tenant
         },
-        roles: vec![actor_role],
-    };
-    let owner = TokenOwner {
-        user: if same_user {
-            actor.user
-        } else {
-            UserId::new(Uuid::from_u128(20))
-        },
-        home: OrgId::new(Uuid::from_u128(home_of(owner_role))),
-        roles: vec![owner_role],
-        owner_of_effective: false,
-    };
-    // Tokens are scoped to the owner's home organization here.
-    let organization = org(home_of(owner_role), delegates);
+        roles: roles.to_vec(),
+    }
+}
+
+/// What `actor` may do to `owner`'s tokens in `organization`: `C` create,
+/// `R` revoke, `D` download, in that order; `-` refused.
+fn letters(actor: &Actor, organization: &Organization, owner: &TokenOwner) -> String {
     [
         (TokenAction::Create, 'C'),
         (TokenAction::Revoke, 'R'),
@@ -240,7 +247,7 @@ fn rights(actor_role: Role, owner_role: Role, same_user: bool, delegates: bool) 
     ]
     .iter()
     .map(|(action, letter)| {
-        if may_manage_tokens(&actor, &organization, &owner, *action).is_ok() {
+        if may_manage_tokens(actor, organization, owner, *action).is_ok() {
             *letter
         } else {
             '-'
@@ -249,86 +256,105 @@ fn rights(actor_role: Role, owner_role: Role, same_user: bool, delegates: bool) 
     .collect()
 }
 
+/// The rights of a user holding `actor_roles` over the tokens of a user
+/// holding `owner_roles` (itself when `same_user`), scoped to the owner's
+/// home organization.
+fn rights(actor_roles: &[Role], owner_roles: &[Role], same_user: bool, delegates: bool) -> String {
+    let actor = actor(actor_roles);
+    let owner = TokenOwner {
+        user: if same_user {
+            actor.user
+        } else {
+            UserId::new(Uuid::from_u128(20))
+        },
+        home: OrgId::new(Uuid::from_u128(home_of(owner_roles))),
+        roles: owner_roles.to_vec(),
+        owner_of_effective: false,
+    };
+    letters(&actor, &org(home_of(owner_roles), delegates), &owner)
+}
+
 #[test]
 fn every_user_manages_its_own_tokens_unless_its_role_has_no_token_authentication() {
-    for role in TENANT_ROLES.iter().chain(&PROVIDER_ROLES) {
-        let expected = match role {
-            Role::ReadOnlyAdministrator | Role::ProviderBusinessSpecialist => "-RD",
+    for roles in role_sets() {
+        let expected = match roles[..] {
+            // Such a user's old tokens (from before a role change) can
+            // still be revoked; nothing else.
+            [Role::ReadOnlyAdministrator | Role::ProviderBusinessSpecialist] => "-R-",
             _ => "CRD",
         };
         assert_eq!(
-            rights(*role, *role, true, true),
+            rights(&roles, &roles, true, true),
             expected,
-            "{role} for itself"
+            "{roles:?} for itself"
         );
     }
 }
 
 #[test]
-fn the_matrix_holds_for_every_pair_of_roles() {
-    // Rows: the actor's role; columns: the other user's role, in the order
-    // AA, VIA, NA, ROA, EU (tenant users) then PA, PAA, PBS (provider users).
-    // The tenant delegates user management to the provider.
-    let delegating: [(Role, [&str; 8]); 8] = [
-        (
-            Role::AccountAdministrator,
-            ["CR-", "CR-", "CR-", "-R-", "CR-", "---", "---", "---"],
-        ),
-        (
-            Role::VirtualInfrastructureAdministrator,
-            ["---", "---", "---", "---", "---", "---", "---", "---"],
-        ),
-        (
-            Role::NetworkAdministrator,
-            ["---", "---", "---", "---", "---", "---", "---", "---"],
-        ),
-        (
-            Role::ReadOnlyAdministrator,
-            ["---", "---", "---", "---", "---", "---", "---", "---"],
-        ),
-        (
-            Role::EndUser,
-            ["---", "---", "---", "---", "---", "---", "---", "---"],
-        ),
-        (
-            Role::ProviderAdministrator,
-            ["CR-", "CR-", "CR-", "-R-", "CR-", "CR-", "CR-", "-R-"],
-        ),
-        (
-            Role::ProviderAccountAdministrator,
-            ["CR-", "CR-", "CR-", "-R-", "CR-", "CR-", "CR-", "-R-"],
-        ),
-        (
-            Role::ProviderBusinessSpecialist,
-            ["---", "---", "---", "---", "---", "---", "---", "---"],
-        ),
+fn the_matrix_holds_for_every_pair_of_role_sets() {
+    // Rows: the actor's roles; columns: the other user's roles, in the order
+    // AA, VIA, NA, ROA, EU (tenant users), PA, PAA, PBS (provider users),
+    // then VIA + NA (a tenant user). The tenant delegates user management to
+    // the provider.
+    // Read-Only Administrators and Provider Business Specialists cannot
+    // have tokens, but their old ones (from before a role change) can be
+    // revoked.
+    let manager_of_tenant = [
+        "CR-", "CR-", "CR-", "-R-", "CR-", "---", "---", "---", "CR-",
     ];
-    let owners: Vec<Role> = TENANT_ROLES
-        .iter()
-        .chain(&PROVIDER_ROLES)
-        .copied()
-        .collect();
+    let manager_of_all = [
+        "CR-", "CR-", "CR-", "-R-", "CR-", "CR-", "CR-", "-R-", "CR-",
+    ];
+    let nobody = ["---"; 9];
+    let delegating: [(&[Role], [&str; 9]); 9] = [
+        (&[Role::AccountAdministrator], manager_of_tenant),
+        (&[Role::VirtualInfrastructureAdministrator], nobody),
+        (&[Role::NetworkAdministrator], nobody),
+        (&[Role::ReadOnlyAdministrator], nobody),
+        (&[Role::EndUser], nobody),
+        (&[Role::ProviderAdministrator], manager_of_all),
+        (&[Role::ProviderAccountAdministrator], manager_of_all),
+        (&[Role::ProviderBusinessSpecialist], nobody),
+        (&VIA_NA, nobody),
+    ];
+    let owners = role_sets();
     for (actor, row) in delegating {
         for (owner, expected) in owners.iter().zip(row) {
             assert_eq!(
-                rights(actor, *owner, false, true),
+                rights(actor, owner, false, true),
                 expected,
-                "{actor} → {owner}"
+                "{actor:?} → {owner:?}"
             );
             // A tenant that does not delegate: provider administrators lose its users.
-            let without_delegation =
-                if PROVIDER_ROLES.contains(&actor) && TENANT_ROLES.contains(owner) {
-                    "---"
-                } else {
-                    expected
-                };
+            let without_delegation = if home_of(actor) == PROVIDER && home_of(owner) == TENANT {
+                "---"
+            } else {
+                expected
+            };
             assert_eq!(
-                rights(actor, *owner, false, false),
+                rights(actor, owner, false, false),
                 without_delegation,
-                "{actor} → {owner}, not delegating"
+                "{actor:?} → {owner:?}, not delegating"
             );
         }
     }
+}
+
+#[test]
+fn a_tenant_user_has_no_rights_over_the_tokens_of_another_tenant() {
+    let administrator = actor(&[Role::AccountAdministrator]);
+    let other_tenant = org(3, true);
+    let owner = TokenOwner {
+        user: UserId::new(Uuid::from_u128(20)),
+        home: other_tenant.id,
+        roles: vec![Role::EndUser],
+        owner_of_effective: false,
+    };
+    assert_eq!(letters(&administrator, &other_tenant, &owner), "---");
+    // Nor over its own tenant's tokens of a user that is not its own.
+    let home = org(TENANT, true);
+    assert_eq!(letters(&administrator, &home, &owner), "---");
 }
 
 #[test]
