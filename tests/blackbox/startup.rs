@@ -10,6 +10,7 @@ use crate::support::{IAMD, run_to_exit, spawn_app};
 both_backends!(
     health_and_readiness_answer_once_started,
     metrics_export_requests_appends_and_projection_lag,
+    iamctl_bootstrap_does_what_a_first_start_does_once,
 );
 
 async fn health_and_readiness_answer_once_started(kind: Kind) {
@@ -197,6 +198,43 @@ async fn the_openapi_description_covers_every_endpoint_and_swagger_ui_is_served_
             "{method} {path} is not described"
         );
     }
+    // Every security requirement names a defined scheme; every endpoint
+    // behind authentication takes sessions, API tokens and the tenant context.
+    let schemes = &document["components"]["securitySchemes"];
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let names: Vec<&String> = operation["security"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|requirement| requirement.as_object().unwrap().keys())
+                .collect();
+            for name in &names {
+                assert!(
+                    schemes[name.as_str()].is_object(),
+                    "{method} {path}: undefined security scheme {name}"
+                );
+            }
+            let behind_caller = (path.starts_with("/api/") || path.starts_with("/cloudapi/"))
+                && path != "/api/iam/login";
+            if behind_caller {
+                assert!(
+                    names.iter().any(|name| *name == "bearer")
+                        && names.iter().any(|name| *name == "token"),
+                    "{method} {path}: {names:?}"
+                );
+                assert!(
+                    operation["parameters"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|p| p["name"] == "X-VMware-VCloud-Tenant-Context"
+                            && p["in"] == "header"),
+                    "{method} {path} does not describe the tenant-context header"
+                );
+            }
+        }
+    }
     let create = &document["paths"]["/api/iam/Users"]["post"];
     assert_eq!(
         create["requestBody"]["content"]["application/json"]["schema"]["$ref"],
@@ -223,9 +261,8 @@ async fn the_openapi_description_covers_every_endpoint_and_swagger_ui_is_served_
     assert_eq!(app.get("/docs/swagger-ui-bundle.js").await.status(), 200);
 }
 
-#[tokio::test]
-async fn iamctl_bootstrap_does_what_a_first_start_does_once() {
-    let database = iam_test_databases::TestDatabase::sqlite().unwrap();
+async fn iamctl_bootstrap_does_what_a_first_start_does_once(kind: Kind) {
+    let database = iam_test_databases::TestDatabase::new(kind).await.unwrap();
     let iamctl = std::path::Path::new(IAMD).with_file_name("iamctl");
     let run = || {
         let output = Command::new(&iamctl)

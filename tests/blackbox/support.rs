@@ -91,15 +91,26 @@ fn listening_address(process: &mut Child) -> Option<String> {
 }
 
 impl TestApp {
-    /// Stops this process and starts another on the same database.
-    pub(crate) fn restart(mut self) -> TestApp {
+    /// Stops the process, keeping its database (for offline tools).
+    pub(crate) fn stop(&mut self) {
         let _ = self.process.kill();
         let _ = self.process.wait();
+    }
+
+    /// Stops this process and starts another on the same database.
+    pub(crate) fn restart(self) -> TestApp {
+        self.restart_with(&[])
+    }
+
+    /// Stops this process and starts another on the same database, with
+    /// extra environment variables.
+    pub(crate) fn restart_with(mut self, env: &[(&str, &str)]) -> TestApp {
+        self.stop();
         let database = std::mem::replace(
             &mut self._database,
             TestDatabase::sqlite().expect("a placeholder"),
         );
-        start(database, &[])
+        start(database, env)
     }
 
     /// The database the app runs on (to read its log directly).
@@ -184,6 +195,41 @@ impl TestApp {
             request = request.header("X-VMware-VCloud-Tenant-Context", tenant);
         }
         request
+    }
+
+    /// GETs `path` as `session` (in `tenant`, if any), expecting 200; returns the body.
+    pub(crate) async fn get_json(
+        &self,
+        path: &str,
+        session: &str,
+        tenant: Option<&str>,
+    ) -> serde_json::Value {
+        let response = self
+            .request(reqwest::Method::GET, path, session, tenant)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.unwrap()
+    }
+
+    /// Adds provider user `user` to `tenant` as Organization Owner.
+    pub(crate) async fn add_member(
+        &self,
+        admin: &str,
+        tenant: &str,
+        user: &str,
+    ) -> reqwest::Response {
+        self.request(
+            reqwest::Method::POST,
+            &format!("/api/orgs/{tenant}/members"),
+            admin,
+            None,
+        )
+        .json(&serde_json::json!({ "userId": user }))
+        .send()
+        .await
+        .unwrap()
     }
 
     /// Creates a tenant organization as the provider administrator; returns its id.

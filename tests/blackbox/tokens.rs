@@ -14,6 +14,9 @@ both_backends!(
     bad_lifetimes_and_roles_without_token_authentication_are_refused,
     deleting_or_deactivating_a_user_stops_its_tokens,
     a_token_expires_after_its_lifetime_and_the_sweep_records_it,
+    the_sweep_revokes_the_tokens_a_stopped_deletion_left_live,
+    a_provider_administrators_token_in_a_tenant_acts_only_there,
+    a_role_without_token_authentication_stops_the_users_tokens,
     the_role_query_counts_holders_and_lists_them,
 );
 
@@ -101,18 +104,8 @@ async fn a_token_goes_pending_enabled_revoked_and_authenticates_only_while_enabl
     assert!(message.contains("already downloaded"), "{message}");
 
     let listed: Value = app
-        .request(
-            Method::GET,
-            &format!("/api/iam/Users/{jill_id}/tokens"),
-            &jill,
-            None,
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/iam/Users/{jill_id}/tokens"), &jill, None)
+        .await;
     assert_eq!(listed["tokens"][0]["status"], "Enabled");
     assert!(
         !listed.to_string().contains(&secret),
@@ -165,22 +158,12 @@ async fn a_token_goes_pending_enabled_revoked_and_authenticates_only_while_enabl
     );
 
     let query: Value = app
-        .request(Method::GET, "/api/iam/tokens?status=Revoked", &jill, None)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/iam/tokens?status=Revoked", &jill, None)
+        .await;
     assert_eq!(query["tokens"].as_array().unwrap().len(), 1);
     let none: Value = app
-        .request(Method::GET, "/api/iam/tokens?status=Enabled", &jill, None)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/iam/tokens?status=Enabled", &jill, None)
+        .await;
     assert_eq!(none["tokens"], json!([]));
     assert_eq!(
         error_of(
@@ -328,6 +311,43 @@ async fn bad_lifetimes_and_roles_without_token_authentication_are_refused(kind: 
             .status(),
         200
     );
+    // An End User reads only its own tokens; the administrator revokes them.
+    let (status, message) = error_of(
+        app.request(
+            Method::GET,
+            &format!("/api/iam/tokens?userId={jill_id}"),
+            &bob_session,
+            None,
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 403, "{message}");
+    let revoked = app
+        .request(
+            Method::POST,
+            &format!(
+                "/api/iam/Users/{bob_id}/tokens/{}/revoke",
+                for_bob["id"].as_str().unwrap()
+            ),
+            &jill,
+            None,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    let own: Value = app.get_json("/api/iam/tokens", &bob_session, None).await;
+    assert_eq!(
+        (
+            &own["resultTotal"],
+            &own["pageCount"],
+            &own["tokens"][0]["status"]
+        ),
+        (&json!(1), &json!(1), &json!("Revoked"))
+    );
 }
 
 async fn deleting_or_deactivating_a_user_stops_its_tokens(kind: Kind) {
@@ -426,31 +446,53 @@ async fn deleting_or_deactivating_a_user_stops_its_tokens(kind: Kind) {
         401
     );
     let tokens: Value = app
-        .request(
-            Method::GET,
+        .get_json(
             &format!("/api/iam/tokens?userId={bob_id}"),
             &admin,
             Some(&tenant),
         )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(
         tokens["tokens"][0]["status"], "Revoked",
         "deleting a user revokes its tokens"
     );
 }
 
+/// The events of stream `stream`, straight from the log.
+async fn events_of(app: &TestApp, stream: &str) -> Vec<String> {
+    let store = iam_eventstore::connect(app.database_url()).await.unwrap();
+    store
+        .read_stream(
+            stream,
+            iam_eventstore::Direction::Forwards,
+            iam_eventstore::StreamStart::Edge,
+            100,
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|event| event.event_type)
+        .collect()
+}
+
+/// Waits (up to 10 s) until stream `stream` holds an event of type `wanted`.
+async fn until_recorded(app: &TestApp, stream: &str, wanted: &str) -> bool {
+    for _ in 0..100 {
+        if events_of(app, stream).await.iter().any(|t| t == wanted) {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}
+
+/// The sweep's interval in tests where it must not run after start-up.
+const NO_SWEEP: (&str, &str) = ("IAM_TOKEN_SWEEP_SECS", "86400");
+
 async fn a_token_expires_after_its_lifetime_and_the_sweep_records_it(kind: Kind) {
-    // The test hook: a token "day" lasts one second, and the sweep runs every second.
-    let app = spawn_app_with(
-        kind,
-        &[("IAM_TOKEN_DAY_SECS", "1"), ("IAM_TOKEN_SWEEP_SECS", "1")],
-    )
-    .await;
+    // The test hook: a token "day" lasts one second. The sweep waits a day,
+    // so the expiry is first seen only as the read model derives it.
+    let app = spawn_app_with(kind, &[("IAM_TOKEN_DAY_SECS", "1"), NO_SWEEP]).await;
     let (_, _, jill, jill_id) = tenant_with_jill(&app, &["End User"]).await;
     let token: Value = create_token(&app, &jill, &jill_id, 2)
         .await
@@ -487,38 +529,61 @@ async fn a_token_expires_after_its_lifetime_and_the_sweep_records_it(kind: Kind)
         401
     );
     let listed: Value = app
-        .request(
-            Method::GET,
-            &format!("/api/iam/Users/{jill_id}/tokens"),
-            &jill,
-            None,
-        )
-        .send()
+        .get_json(&format!("/api/iam/Users/{jill_id}/tokens"), &jill, None)
+        .await;
+    assert_eq!(listed["tokens"][0]["status"], "Expired");
+    let stream = format!("token-{token_id}");
+    assert_eq!(
+        events_of(&app, &stream).await,
+        ["TokenCreated", "TokenDownloaded"],
+        "Expired before any event records it"
+    );
+    // The sweep runs at start-up, then every second.
+    let app = app.restart_with(&[("IAM_TOKEN_DAY_SECS", "1"), ("IAM_TOKEN_SWEEP_SECS", "1")]);
+    assert!(
+        until_recorded(&app, &stream, "TokenExpired").await,
+        "the sweep appends TokenExpired"
+    );
+}
+
+async fn the_sweep_revokes_the_tokens_a_stopped_deletion_left_live(kind: Kind) {
+    let app = spawn_app_with(kind, &[NO_SWEEP]).await;
+    let (_, _, jill, jill_id) = tenant_with_jill(&app, &["End User"]).await;
+    let token: Value = create_token(&app, &jill, &jill_id, 30)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
-    assert_eq!(listed["tokens"][0]["status"], "Expired");
+    let token_id = token["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        download(&app, &jill, &jill_id, &token_id).await.status(),
+        200
+    );
+    // A deletion that stopped after its first append: the user is deleted in
+    // the log, its token was never revoked.
     let store = iam_eventstore::connect(app.database_url()).await.unwrap();
-    let mut recorded = false;
-    for _ in 0..50 {
-        let events = store
-            .read_stream(
-                &format!("token-{token_id}"),
-                iam_eventstore::Direction::Forwards,
-                iam_eventstore::StreamStart::Edge,
-                10,
-            )
-            .await
-            .unwrap();
-        if events.iter().any(|e| e.event_type == "TokenExpired") {
-            recorded = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(recorded, "the sweep appends TokenExpired");
+    store
+        .append(
+            &format!("user-{jill_id}"),
+            iam_eventstore::ExpectedRevision::StreamExists,
+            vec![iam_eventstore::EventData::new(
+                uuid::Uuid::new_v4(),
+                "UserDeleted",
+                json!({ "at": chrono::Utc::now() }),
+            )],
+        )
+        .await
+        .unwrap();
+    let stream = format!("token-{token_id}");
+    assert_eq!(
+        events_of(&app, &stream).await,
+        ["TokenCreated", "TokenDownloaded"]
+    );
+    let app = app.restart_with(&[("IAM_TOKEN_SWEEP_SECS", "1")]);
+    assert!(
+        until_recorded(&app, &stream, "TokenRevoked").await,
+        "the sweep revokes the deleted user's token"
+    );
 }
 
 async fn the_role_query_counts_holders_and_lists_them(kind: Kind) {
@@ -544,24 +609,11 @@ async fn the_role_query_counts_holders_and_lists_them(kind: Kind) {
     }
     let providers = app.users(&admin, None).await;
     let admin_id = providers["users"][0]["id"].as_str().unwrap().to_owned();
-    app.request(
-        Method::POST,
-        &format!("/api/orgs/{tenant}/members"),
-        &admin,
-        None,
-    )
-    .json(&json!({ "userId": admin_id }))
-    .send()
-    .await
-    .unwrap();
-    let roles: Value = app
-        .request(Method::GET, "/api/iam/Roles", &jill, None)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(
+        app.add_member(&admin, &tenant, &admin_id).await.status(),
+        201
+    );
+    let roles: Value = app.get_json("/api/iam/Roles", &jill, None).await;
     let count = |name: &str| {
         roles["roles"]
             .as_array()
@@ -579,46 +631,64 @@ async fn the_role_query_counts_holders_and_lists_them(kind: Kind) {
     assert_eq!(count("Organization Owner"), 1);
 
     let end_users: Value = app
-        .request(
-            Method::GET,
-            "/api/iam/Roles/6/Users?pageSize=1",
-            &jill,
-            None,
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/iam/Roles/6/Users?pageSize=1", &jill, None)
+        .await;
     assert_eq!(end_users["users"].as_array().unwrap().len(), 1);
     assert_eq!(end_users["users"][0]["userName"], "a@example.com");
     let second_page: Value = app
-        .request(
-            Method::GET,
-            "/api/iam/Roles/6/Users?pageSize=1&page=2",
-            &jill,
-            None,
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/iam/Roles/6/Users?pageSize=1&page=2", &jill, None)
+        .await;
     assert_eq!(second_page["users"][0]["userName"], "b@example.com");
-    let owners: Value = app
-        .request(Method::GET, "/api/iam/Roles/100/Users", &jill, None)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let owners: Value = app.get_json("/api/iam/Roles/100/Users", &jill, None).await;
     assert_eq!(
         owners["users"][0]["roles"]["roles"][0]["name"],
         "Organization Owner"
     );
+    assert_eq!(owners["resultTotal"], 1);
+    // A deleted Organization Owner is neither counted nor listed.
+    let mut second = user_body(
+        "second@provider.example.com",
+        &["Provider Account Administrator"],
+    );
+    second["password"] = json!("seconds password");
+    let second: Value = app
+        .create_user(&admin, None, &second)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let second_id = second["id"].as_str().unwrap();
+    let added = app.add_member(&admin, &tenant, second_id).await;
+    assert_eq!(added.status(), 201);
+    let owner_count = || async {
+        let roles: Value = app.get_json("/api/iam/Roles", &jill, None).await;
+        let owners: Value = app.get_json("/api/iam/Roles/100/Users", &jill, None).await;
+        let counted = roles["roles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "Organization Owner")
+            .unwrap()["members"]
+            .clone();
+        (
+            counted,
+            owners["resultTotal"].clone(),
+            owners["users"].as_array().unwrap().len(),
+        )
+    };
+    assert_eq!(owner_count().await, (json!(2), json!(2), 2));
+    let deleted = app
+        .request(
+            Method::DELETE,
+            &format!("/api/iam/Users/{second_id}"),
+            &admin,
+            None,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    assert_eq!(owner_count().await, (json!(1), json!(1), 1));
     assert_eq!(
         error_of(
             app.request(Method::GET, "/api/iam/Roles/101/Users", &jill, None)
@@ -630,5 +700,193 @@ async fn the_role_query_counts_holders_and_lists_them(kind: Kind) {
         .0,
         404,
         "a provider role is not a tenant's"
+    );
+}
+
+async fn a_provider_administrators_token_in_a_tenant_acts_only_there(kind: Kind) {
+    let app = spawn_app(kind).await;
+    let admin = app.admin().await;
+    let acme = app.create_tenant(&admin, "Acme", true).await;
+    let globex = app.create_tenant(&admin, "Globex", true).await;
+    let providers = app.users(&admin, None).await;
+    let admin_id = providers["users"][0]["id"].as_str().unwrap().to_owned();
+    let in_acme = |method: Method, path: &str| app.request(method, path, &admin, Some(&acme));
+    let tokens = format!("/api/iam/Users/{admin_id}/tokens");
+    let body = json!({ "name": "acme", "description": "acme scripts", "lifetimeDays": 30 });
+    let (status, _) = error_of(
+        in_acme(Method::POST, &tokens)
+            .json(&body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        status, 404,
+        "not yet Organization Owner of Acme: not one of its users"
+    );
+    let member = app.add_member(&admin, &acme, &admin_id).await;
+    assert_eq!(member.status(), 201);
+    let token: Value = in_acme(Method::POST, &tokens)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(token["organizationId"], acme.as_str());
+    let secret: Value = in_acme(
+        Method::POST,
+        &format!("{tokens}/{}/download", token["id"].as_str().unwrap()),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let secret = secret["token"].as_str().unwrap().to_owned();
+    let as_token = |method: Method, path: &str| {
+        app.client
+            .request(method, app.url(path))
+            .header("Authorization", format!("Token {secret}"))
+            .header("Accept", crate::support::VCA_JSON)
+    };
+
+    // Inside Acme, with or without the header (its id in any case).
+    let users: Value = as_token(Method::GET, "/api/iam/Users")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = users["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|user| user["userName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, [crate::support::ADMIN], "Acme's Organization Owner");
+    let shouted = as_token(Method::GET, "/api/iam/Users")
+        .header("X-VMware-VCloud-Tenant-Context", acme.to_uppercase())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shouted.status(), 200);
+    let organizations: Value = as_token(Method::GET, "/api/org")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let visible: Vec<&str> = organizations["organizations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|org| org["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        visible,
+        [acme.as_str()],
+        "a token sees from its organization"
+    );
+
+    // Anything of the provider or of Globex: the scoping message, before
+    // any permission check.
+    let refusals = [
+        as_token(Method::GET, "/api/iam/Users").header("X-VMware-VCloud-Tenant-Context", &globex),
+        as_token(Method::POST, "/api/orgs").json(&json!({ "name": "Initech" })),
+        as_token(Method::POST, &format!("/api/orgs/{globex}/members"))
+            .json(&json!({ "userId": admin_id })),
+        as_token(Method::GET, &format!("/api/iam/Users/{admin_id}/tokens"))
+            .header("X-VMware-VCloud-Tenant-Context", &globex),
+    ];
+    for request in refusals {
+        let (status, message) = error_of(request.send().await.unwrap()).await;
+        assert_eq!(
+            (status, message.as_str()),
+            (403, "API token is not scoped to this organization.")
+        );
+    }
+    let organizations: Value = app.get_json("/api/org", &admin, None).await;
+    assert_eq!(
+        organizations["organizations"].as_array().unwrap().len(),
+        3,
+        "no tenant was created"
+    );
+}
+
+async fn a_role_without_token_authentication_stops_the_users_tokens(kind: Kind) {
+    let app = spawn_app(kind).await;
+    let (admin, tenant, jill, jill_id) = tenant_with_jill(&app, &["End User"]).await;
+    let enabled: Value = create_token(&app, &jill, &jill_id, 30)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let secret: Value = download(&app, &jill, &jill_id, enabled["id"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let secret = secret["token"].as_str().unwrap().to_owned();
+    let pending: Value = create_token(&app, &jill, &jill_id, 30)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let pending = pending["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/iam/Users/{jill_id}");
+    let set_role = |role: &'static str| {
+        let app = &app;
+        let (admin, tenant, path) = (&admin, &tenant, &path);
+        async move {
+            let mut user: Value = app.get_json(path, admin, Some(tenant)).await;
+            user["roles"] = json!({ "roles": [{ "name": role }] });
+            let response = app
+                .request(Method::PUT, path, admin, Some(tenant))
+                .json(&user)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200, "{role}");
+        }
+    };
+
+    set_role("Read-Only Administrator").await;
+    let (status, message) = error_of(with_token(&app, &secret, &path).send().await.unwrap()).await;
+    assert_eq!(
+        (status, message.as_str()),
+        (
+            403,
+            "Token authentication is not enabled for the role Read-Only Administrator."
+        )
+    );
+    let (status, _) = error_of(download(&app, &jill, &jill_id, &pending).await).await;
+    assert_eq!(status, 403, "nor can a pending token be downloaded");
+    let revoked = app
+        .request(
+            Method::POST,
+            &format!("/api/iam/Users/{jill_id}/tokens/{pending}/revoke"),
+            &jill,
+            None,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200, "its old tokens can still be revoked");
+
+    set_role("End User").await;
+    assert_eq!(
+        with_token(&app, &secret, &path)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200,
+        "the role allows tokens again"
     );
 }

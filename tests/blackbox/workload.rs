@@ -1,7 +1,7 @@
 //! A randomized workload of more than 1,000 commands (users, role changes,
-//! tokens, deletions) against the real service, after which
-//! `iamctl projections verify` finds the read models equal to a rebuild
-//! from the log.
+//! Organization Owners, tokens created, downloaded, revoked and expired,
+//! deletions) against the real service, after which `iamctl projections
+//! verify` finds the read models equal to a rebuild from the log.
 
 use std::process::Command;
 
@@ -9,7 +9,7 @@ use iam_test_databases::Kind;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{IAMD, spawn_app, user_body};
+use crate::support::{IAMD, spawn_app_with, user_body};
 
 both_backends!(a_randomized_workload_leaves_read_models_equal_to_a_rebuild,);
 
@@ -66,12 +66,45 @@ async fn a_randomized_workload_leaves_read_models_equal_to_a_rebuild(kind: Kind)
     let seed = 0x5eed_0000_0000_0001 ^ u64::from(kind == Kind::Postgres);
     println!("workload seed: {seed:#x}");
     let mut random = Random(seed);
-    let app = spawn_app(kind).await;
+    // Token lifetimes are counted in seconds here (1 to 365), and the sweep
+    // runs every second: some tokens expire, and their expiry is recorded,
+    // while the workload runs.
+    let mut app = spawn_app_with(
+        kind,
+        &[("IAM_TOKEN_DAY_SECS", "1"), ("IAM_TOKEN_SWEEP_SECS", "1")],
+    )
+    .await;
     let admin = app.admin().await;
     let tenants = [
         app.create_tenant(&admin, "Acme", true).await,
         app.create_tenant(&admin, "Globex", true).await,
     ];
+    // The administrator and a second provider user are Organization Owners
+    // of both tenants; the second is deleted halfway.
+    let admin_id = app.users(&admin, None).await["users"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ops: Value = app
+        .create_user(
+            &admin,
+            None,
+            &user_body(
+                "ops@provider.example.com",
+                &["Provider Account Administrator"],
+            ),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ops_id = ops["id"].as_str().unwrap().to_owned();
+    for tenant in &tenants {
+        for member in [&admin_id, &ops_id] {
+            let added = app.add_member(&admin, tenant, member).await;
+            assert_eq!(added.status(), 201, "member");
+        }
+    }
     let mut users: Vec<(String, usize, Value)> = Vec::new(); // (id, tenant, last body)
     let mut tokens: Vec<(String, String, usize)> = Vec::new(); // (user, token, tenant)
     let mut commands = 0;
@@ -80,6 +113,20 @@ async fn a_randomized_workload_leaves_read_models_equal_to_a_rebuild(kind: Kind)
         let tenant = tenants[tenant_index].as_str();
         let action = random.below(100);
         commands += 1;
+        if commands == 525 {
+            let response = app
+                .request(
+                    Method::DELETE,
+                    &format!("/api/iam/Users/{ops_id}"),
+                    &admin,
+                    None,
+                )
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 204, "delete an Organization Owner");
+            continue;
+        }
         if action < 35 || users.len() < 5 {
             let roles = ROLE_SETS[random.below(ROLE_SETS.len())];
             // Now and then a name that is already taken: 409.
@@ -103,7 +150,7 @@ async fn a_randomized_workload_leaves_read_models_equal_to_a_rebuild(kind: Kind)
                     created,
                 ));
             }
-        } else if action < 60 && !users.is_empty() {
+        } else if action < 58 && !users.is_empty() {
             let at = random.below(users.len());
             let (id, home, body) = &mut users[at];
             let mut changed = body.clone();
@@ -130,7 +177,7 @@ async fn a_randomized_workload_leaves_read_models_equal_to_a_rebuild(kind: Kind)
                 .unwrap();
             assert_eq!(response.status(), 200, "replace");
             *body = response.json().await.unwrap();
-        } else if action < 68 && users.len() > 5 {
+        } else if action < 65 && users.len() > 5 {
             let (id, home, _) = users.swap_remove(random.below(users.len()));
             let response = app
                 .request(
@@ -144,8 +191,21 @@ async fn a_randomized_workload_leaves_read_models_equal_to_a_rebuild(kind: Kind)
                 .unwrap();
             assert_eq!(response.status(), 204, "delete");
             tokens.retain(|(user, _, _)| *user != id);
-        } else if action < 88 && !users.is_empty() {
-            let (id, home, _) = &users[random.below(users.len())];
+        } else if action < 82 && !users.is_empty() {
+            // A third of the tokens are the administrator's own, in a
+            // tenant where it is Organization Owner: those it downloads.
+            let (id, home) = if random.below(3) == 0 {
+                (&admin_id, &tenant_index)
+            } else {
+                let (id, home, _) = &users[random.below(users.len())];
+                (id, home)
+            };
+            // A quarter live only seconds, so that they expire during the run.
+            let lifetime = if random.below(4) == 0 {
+                1 + random.below(5)
+            } else {
+                1 + random.below(365)
+            };
             let response = app
                 .request(
                     Method::POST,
@@ -153,7 +213,7 @@ async fn a_randomized_workload_leaves_read_models_equal_to_a_rebuild(kind: Kind)
                     &admin,
                     Some(&tenants[*home]),
                 )
-                .json(&json!({ "name": "t", "lifetimeDays": 1 + random.below(365) }))
+                .json(&json!({ "name": "t", "lifetimeDays": lifetime }))
                 .send()
                 .await
                 .unwrap();
@@ -164,6 +224,25 @@ async fn a_randomized_workload_leaves_read_models_equal_to_a_rebuild(kind: Kind)
                 let token: Value = response.json().await.unwrap();
                 tokens.push((id.clone(), token["id"].as_str().unwrap().to_owned(), *home));
             }
+        } else if action < 90 && tokens.iter().any(|(user, _, _)| *user == admin_id) {
+            let own: Vec<_> = tokens
+                .iter()
+                .filter(|(user, _, _)| *user == admin_id)
+                .collect();
+            let (user, token, home) = own[random.below(own.len())];
+            let response = app
+                .request(
+                    Method::POST,
+                    &format!("/api/iam/Users/{user}/tokens/{token}/download"),
+                    &admin,
+                    Some(&tenants[*home]),
+                )
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            // 409 downloaded already; 400 revoked or expired.
+            assert!([200, 400, 409].contains(&status), "download: {status}");
         } else if !tokens.is_empty() {
             let (user, token, home) = &tokens[random.below(tokens.len())];
             let response = app
@@ -183,6 +262,34 @@ async fn a_randomized_workload_leaves_read_models_equal_to_a_rebuild(kind: Kind)
     }
     assert!(commands >= 1000);
 
+    // The log holds every kind of change the workload claims to make.
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(app.database_url()).await.unwrap();
+    let recorded: Vec<(String, i64)> =
+        sqlx::query_as("SELECT event_type, COUNT(*) FROM events GROUP BY event_type")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    println!("workload events: {recorded:?}");
+    for wanted in [
+        "UserCreated",
+        "UserRolesChanged",
+        "UserDeleted",
+        "OrganizationMemberAdded",
+        "UserStateChanged",
+        "TokenCreated",
+        "TokenDownloaded",
+        "TokenRevoked",
+        "TokenExpired",
+    ] {
+        assert!(
+            recorded
+                .iter()
+                .any(|(kind, count)| kind == wanted && *count > 0),
+            "no {wanted} in {recorded:?}"
+        );
+    }
+
     let (code, report) = iamctl(app.database_url(), &["projections", "verify"]);
     assert_eq!(code, 0, "verify after {commands} commands:\n{report}");
     for projector in ["organizations", "users", "tokens"] {
@@ -195,8 +302,6 @@ async fn a_randomized_workload_leaves_read_models_equal_to_a_rebuild(kind: Kind)
     assert_eq!(code, 0, "{status}");
 
     // A read model changed behind the projectors' back is caught.
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(app.database_url()).await.unwrap();
     sqlx::query("UPDATE read_tokens SET name = 'tampered'")
         .execute(&pool)
         .await
@@ -209,4 +314,11 @@ async fn a_randomized_workload_leaves_read_models_equal_to_a_rebuild(kind: Kind)
             && report.contains("tampered"),
         "{report}"
     );
+    // An offline rebuild (the service stopped) repairs it.
+    app.stop();
+    let (code, report) = iamctl(app.database_url(), &["projections", "rebuild", "tokens"]);
+    assert_eq!(code, 0, "{report}");
+    assert!(report.contains("rebuilt tokens up to position"), "{report}");
+    let (code, report) = iamctl(app.database_url(), &["projections", "verify"]);
+    assert_eq!(code, 0, "{report}");
 }

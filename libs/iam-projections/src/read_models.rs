@@ -585,6 +585,27 @@ impl crate::ReadModels {
         rows.iter().map(token_row).collect()
     }
 
+    /// How many tokens [`Self::tokens_in`] finds over all pages.
+    pub async fn count_tokens_in(
+        &self,
+        organization: &str,
+        status: Option<&str>,
+        user: Option<&str>,
+        now: i64,
+    ) -> Result<i64> {
+        let sql = format!(
+            "SELECT COUNT(*) FROM (SELECT {TOKEN_COLUMNS} FROM read_tokens WHERE organization_id = $2 \
+               AND ($3 = '' OR user_id = $3)) t WHERE ($4 = '' OR status = $4)"
+        );
+        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .bind(organization.to_owned())
+            .bind(user.unwrap_or_default().to_owned())
+            .bind(status.unwrap_or_default().to_owned())
+            .fetch_one(self.pool())
+            .await?)
+    }
+
     /// One token, at `now`.
     pub async fn token(&self, id: &str, now: i64) -> Result<Option<TokenRow>> {
         let sql = format!("SELECT {TOKEN_COLUMNS} FROM read_tokens WHERE id = $2");
@@ -627,6 +648,29 @@ impl crate::ReadModels {
         .await?)
     }
 
+    /// Tokens still live at `now` (Pending or Enabled) whose user is not in
+    /// the users read model: left by a deletion that stopped before revoking
+    /// them, or created while the user was being deleted. The users
+    /// projector may also simply lag, so the caller checks the log.
+    pub async fn live_tokens_without_user(
+        &self,
+        now: i64,
+        limit: i64,
+    ) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT id, user_id FROM read_tokens t WHERE status IN ('Pending', 'Enabled') \
+               AND expires_at > $1 AND NOT EXISTS (SELECT 1 FROM read_users u WHERE u.id = t.user_id) \
+             ORDER BY created_at, id LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("id")?, row.try_get("user_id")?)))
+            .collect()
+    }
+
     /// Every token of `user`, in any organization, at `now`.
     pub async fn tokens_of_user(&self, user: &str, now: i64) -> Result<Vec<TokenRow>> {
         let sql = format!(
@@ -643,10 +687,13 @@ impl crate::ReadModels {
     /// How many users hold each role in `organization` (its users' roles,
     /// and Organization Owner for provider users added to it).
     pub async fn role_counts(&self, organization: &str) -> Result<Vec<(String, i64)>> {
+        // Memberships outlive their user (the organization's projector does
+        // not follow deletions): count only users that still exist.
         let rows = sqlx::query(
             "SELECT role, COUNT(*) AS members FROM ( \
                SELECT role, user_id FROM read_role_members WHERE organization_id = $1 \
-               UNION ALL SELECT role, user_id FROM read_memberships WHERE organization_id = $1) r \
+               UNION ALL SELECT role, user_id FROM read_memberships m WHERE organization_id = $1 \
+                 AND EXISTS (SELECT 1 FROM read_users u WHERE u.id = m.user_id)) r \
              GROUP BY role ORDER BY role",
         )
         .bind(organization.to_owned())

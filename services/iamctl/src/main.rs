@@ -1,6 +1,7 @@
 //! `iamctl`: the operator's command line. It works on the database directly
-//! (`IAM_DATABASE_URL`, SQLite or PostgreSQL), through the libraries: it
-//! never writes to the log, only to read models.
+//! (`IAM_DATABASE_URL`, SQLite or PostgreSQL), through the libraries. Only
+//! `bootstrap` appends to the log (what a first start of `iamd` appends);
+//! the `projections` commands read the log and write only read models.
 
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -1,10 +1,12 @@
-//! The command line itself: help on every command, status, rebuild and
-//! verify on a fresh SQLite database.
+//! The command line itself: help on every command; status, rebuild and
+//! verify on a fresh database of each backend.
 
 // Test code: a panic is how a failure is reported.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Command;
+
+use iam_test_databases::{Kind, TestDatabase};
 
 const IAMCTL: &str = env!("CARGO_BIN_EXE_iamctl");
 
@@ -38,23 +40,32 @@ fn every_command_has_help() {
     }
 }
 
-#[test]
-fn status_rebuild_and_verify_work_on_an_empty_store() {
-    let folder = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", folder.path().join("iam.db").display());
-    let (code, text) = run(&["projections", "status"], &url);
+#[tokio::test]
+async fn status_rebuild_and_verify_work_on_an_empty_sqlite_store() {
+    status_rebuild_and_verify_work_on_an_empty_store(Kind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn status_rebuild_and_verify_work_on_an_empty_postgres_store() {
+    status_rebuild_and_verify_work_on_an_empty_store(Kind::Postgres).await;
+}
+
+async fn status_rebuild_and_verify_work_on_an_empty_store(kind: Kind) {
+    let database = TestDatabase::new(kind).await.unwrap();
+    let url = database.url();
+    let (code, text) = run(&["projections", "status"], url);
     assert_eq!(code, 0, "{text}");
     assert!(
         text.contains("users") && text.contains("tokens") && text.contains("organizations"),
         "{text}"
     );
-    let (code, text) = run(&["projections", "rebuild", "users"], &url);
+    let (code, text) = run(&["projections", "rebuild", "users"], url);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("rebuilt users up to position 0"), "{text}");
-    let (code, text) = run(&["projections", "rebuild", "nobody"], &url);
+    let (code, text) = run(&["projections", "rebuild", "nobody"], url);
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("no projector is named `nobody`"), "{text}");
-    let (code, text) = run(&["projections", "verify"], &url);
+    let (code, text) = run(&["projections", "verify"], url);
     assert_eq!(code, 0, "{text}");
 }
 

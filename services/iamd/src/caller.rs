@@ -9,7 +9,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::{FromRequest, HttpRequest, web};
-use iam_domain::policy::{Actor, may_act_in};
+use iam_domain::policy::{Actor, may_act_in, token_authentication_enabled};
 use iam_domain::{OrgId, OrgKind, Organization, UserId};
 use iam_projections::read_models::{OrganizationRow, UserRow};
 
@@ -36,6 +36,17 @@ pub(crate) struct Caller {
     /// resource outside the token's organization is refused with
     /// [`TOKEN_NOT_SCOPED`]).
     pub(crate) via_token: bool,
+}
+
+impl Caller {
+    /// 403 with [`TOKEN_NOT_SCOPED`] when the caller authenticated with an
+    /// API token and `organization` is not the token's; sessions pass.
+    pub(crate) fn require_token_scope(&self, organization: OrgId) -> Result<(), ApiError> {
+        if self.via_token && organization != self.effective.id {
+            return Err(ApiError::forbidden(TOKEN_NOT_SCOPED));
+        }
+        Ok(())
+    }
 }
 
 /// A read-model organization as the domain sees it.
@@ -130,10 +141,13 @@ async fn authenticate(request: &HttpRequest) -> Result<Caller, ApiError> {
         let named = request
             .headers()
             .get(TENANT_CONTEXT)
-            .map(|v| v.to_str().unwrap_or_default().trim());
-        if named.is_some_and(|named| named != scope.as_str()) {
+            .map(|v| OrgId::parse(v.to_str().unwrap_or_default().trim()));
+        if named.is_some_and(|named| named.map(|id| id.to_string()).as_ref() != Some(scope)) {
             return Err(ApiError::forbidden(TOKEN_NOT_SCOPED));
         }
+        // The user's roles may have changed since the token was downloaded.
+        token_authentication_enabled(&actor.roles)
+            .map_err(|denied| ApiError::forbidden(denied.0))?;
         let row = state
             .read_models
             .organization(scope)

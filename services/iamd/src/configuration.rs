@@ -116,15 +116,17 @@ impl Settings {
                 DEFAULT_READY_MAX_LAG,
             )?,
             bootstrap: bootstrap(&get)?,
-            token_day: Duration::from_secs(positive(
+            // A "day" may be shortened for tests, never lengthened: token
+            // lifetimes stay within 365 real days.
+            token_day: Duration::from_secs(at_most(
                 "IAM_TOKEN_DAY_SECS",
-                get("IAM_TOKEN_DAY_SECS")?,
-                86_400,
+                positive("IAM_TOKEN_DAY_SECS", get("IAM_TOKEN_DAY_SECS")?, DAY_SECS)?,
+                DAY_SECS,
             )?),
-            token_sweep_interval: Duration::from_secs(positive(
+            token_sweep_interval: Duration::from_secs(at_most(
                 "IAM_TOKEN_SWEEP_SECS",
-                get("IAM_TOKEN_SWEEP_SECS")?,
-                60,
+                positive("IAM_TOKEN_SWEEP_SECS", get("IAM_TOKEN_SWEEP_SECS")?, 60)?,
+                DAY_SECS,
             )?),
         })
     }
@@ -152,6 +154,19 @@ fn bootstrap(
         admin_password: admin_password.map(Secret),
         org_name: get("IAM_BOOTSTRAP_ORG_NAME")?.unwrap_or_else(|| "Provider".to_owned()),
     })
+}
+
+/// Seconds in a day: the longest token "day" and sweep interval.
+const DAY_SECS: u64 = 86_400;
+
+fn at_most(variable: &'static str, value: u64, max: u64) -> Result<u64, SettingsError> {
+    if value > max {
+        return Err(SettingsError::Invalid {
+            variable,
+            reason: format!("expected at most {max}, got {value}"),
+        });
+    }
+    Ok(value)
 }
 
 fn positive(
@@ -214,6 +229,33 @@ mod tests {
                 "{error}"
             );
         }
+    }
+
+    #[test]
+    fn a_token_day_may_be_shortened_for_tests_but_never_lengthened() {
+        let settings_with = |value| settings(&[("IAM_TOKEN_DAY_SECS", value)]);
+        assert_eq!(
+            settings_with("1").unwrap().token_day,
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            settings(&[]).unwrap().token_day,
+            Duration::from_secs(86_400)
+        );
+        for bad in ["86401", "18446744073709551615", "0"] {
+            let error = settings_with(bad).unwrap_err().to_string();
+            assert!(
+                error.starts_with("IAM_TOKEN_DAY_SECS is invalid"),
+                "{error}"
+            );
+        }
+        let error = settings(&[("IAM_TOKEN_SWEEP_SECS", "86401")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("IAM_TOKEN_SWEEP_SECS is invalid"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -1,7 +1,11 @@
 //! The OpenAPI description (`/api-docs/openapi.json`) and Swagger UI
 //! (`/docs`, assets built into the binary: it works offline).
 
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityRequirement, SecurityScheme,
+};
+use utoipa::openapi::{Object, RefOr, Required, Type};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{health, login, organizations, role_queries, roles, tokens, users};
@@ -38,7 +42,7 @@ use crate::routes::{health, login, organizations, role_queries, roles, tokens, u
         iam_scim::vca::UserRequest,
         iam_scim::error::ErrorBody,
     )),
-    modifiers(&SecuritySchemes)
+    modifiers(&SecuritySchemes, &CallerOperations)
 )]
 pub(crate) struct ApiDoc;
 
@@ -55,5 +59,67 @@ impl Modify for SecuritySchemes {
             "bearer",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
+        // `Authorization: Token <secret>` is no registered HTTP scheme, so it
+        // is described as the header it is.
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "`Token <secret>`: an API token, downloaded once from \
+                 POST /api/iam/Users/{id}/tokens/{tokenId}/download",
+            ))),
+        );
+    }
+}
+
+/// Every operation behind the `Caller` extractor (all of `/api/` and
+/// `/cloudapi/` but login) takes the same credentials and the tenant-context
+/// header: described here once rather than on each route.
+struct CallerOperations;
+
+impl CallerOperations {
+    fn describe(operation: &mut Operation) {
+        operation.security = Some(vec![
+            SecurityRequirement::new("bearer", Vec::<String>::new()),
+            SecurityRequirement::new("token", Vec::<String>::new()),
+        ]);
+        let tenant_context = ParameterBuilder::new()
+            .name("X-VMware-VCloud-Tenant-Context")
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some(
+                "The organization to act in: a tenant of the caller's provider (provider users) or \
+                 the caller's own. An API token acts only in its own organization.",
+            ))
+            .schema(Some(Object::with_type(Type::String)))
+            .build();
+        operation
+            .parameters
+            .get_or_insert_with(Vec::new)
+            .push(RefOr::T(tenant_context));
+    }
+}
+
+impl Modify for CallerOperations {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let behind_caller = (path.starts_with("/api/") || path.starts_with("/cloudapi/"))
+                && path != "/api/iam/login";
+            if !behind_caller {
+                continue;
+            }
+            for operation in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                Self::describe(operation);
+            }
+        }
     }
 }

@@ -1,14 +1,20 @@
-//! The expiry sweep: tokens whose lifetime is over already read as Expired
-//! (the read model derives it); this task appends the `TokenExpired` event
-//! so that the log and the read models agree.
+//! The token sweep.
+//!
+//! - Expiry: tokens whose lifetime is over already read as Expired (the read
+//!   model derives it); the sweep appends the `TokenExpired` event so that
+//!   the log and the read models agree.
+//! - Deleted users: deleting a user revokes its tokens in separate appends
+//!   after the deletion. Should the service stop in between (or a token be
+//!   created while its user is deleted), the sweep revokes what is left,
+//!   once the user's own stream confirms the deletion.
 
 use std::time::Duration;
 
 use actix_web::web;
-use iam_domain::TokenId;
 use iam_domain::token::TokenCommand;
+use iam_domain::{TokenId, UserId};
 
-use crate::commands::{Cause, run_token_command};
+use crate::commands::{Cause, load_user, run_token_command};
 use crate::startup::AppState;
 
 const BATCH: i64 = 500;
@@ -20,32 +26,69 @@ pub(crate) async fn sweep_forever(state: web::Data<AppState>, interval: Duration
     loop {
         ticks.tick().await;
         match sweep(&state).await {
-            Ok(0) => {}
-            Ok(expired) => tracing::info!(expired, "recorded the expiry of tokens"),
+            Ok(Swept {
+                expired: 0,
+                revoked: 0,
+            }) => {}
+            Ok(Swept { expired, revoked }) => {
+                tracing::info!(
+                    expired,
+                    revoked,
+                    "recorded the expiry or revocation of tokens"
+                )
+            }
             Err(error) => {
-                tracing::warn!(error = %error, "the token expiry sweep failed; it will try again")
+                tracing::warn!(error = %error, "the token sweep failed; it will try again")
             }
         }
     }
 }
 
-/// Records the expiry of up to one batch of tokens whose lifetime is over
-/// (the next tick takes the rest); returns how many.
-async fn sweep(state: &AppState) -> Result<usize, crate::error::ApiError> {
+/// What one pass of the sweep recorded.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Swept {
+    /// Tokens whose expiry it recorded.
+    expired: usize,
+    /// Tokens of deleted users it revoked.
+    revoked: usize,
+}
+
+/// Records the expiry of up to one batch of tokens whose lifetime is over,
+/// and revokes up to one batch of tokens of deleted users (the next tick
+/// takes the rest).
+async fn sweep(state: &AppState) -> Result<Swept, crate::error::ApiError> {
     let cause = Cause {
-        request_id: Some("token-expiry-sweep".into()),
+        request_id: Some("token-sweep".into()),
         ..Cause::default()
     };
     let now = chrono::Utc::now();
+    let mut swept = Swept::default();
     let due = state
         .read_models
         .tokens_to_expire(now.timestamp_millis(), BATCH)
         .await?;
-    let mut expired = 0;
     for id in due.iter().filter_map(|id| TokenId::parse(id)) {
-        expired += run_token_command(state, id, TokenCommand::Expire { at: now }, &cause)
+        swept.expired += run_token_command(state, id, TokenCommand::Expire { at: now }, &cause)
             .await?
             .len();
     }
-    Ok(expired)
+    let orphans = state
+        .read_models
+        .live_tokens_without_user(now.timestamp_millis(), BATCH)
+        .await?;
+    for (token, user) in orphans {
+        let (Some(token), Some(user)) = (TokenId::parse(&token), UserId::parse(&user)) else {
+            continue;
+        };
+        // The users projector may only lag behind the tokens projector:
+        // the log says whether the user is really gone.
+        let (loaded, _) = load_user(state, user).await?;
+        if loaded.is_some_and(|user| user.deleted) {
+            swept.revoked +=
+                run_token_command(state, token, TokenCommand::Revoke { at: now }, &cause)
+                    .await?
+                    .len();
+        }
+    }
+    Ok(swept)
 }

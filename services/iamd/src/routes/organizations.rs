@@ -16,24 +16,29 @@ use crate::routes::users::cause;
 use crate::startup::AppState;
 
 /// The organizations the caller can see: its own and, for a provider user,
-/// the provider's tenants.
+/// the provider's tenants. An API token sees from its organization only:
+/// a token scoped to a tenant lists that tenant alone.
 #[utoipa::path(
     tag = "organizations",
     responses((status = 200, description = "`{\"organizations\": [{\"id\", \"name\", \"kind\"}]}`", body = inline(serde_json::Value))),
-    security(("bearer" = []))
 )]
 #[get("/api/org")]
 pub(crate) async fn list(
     state: web::Data<AppState>,
     caller: Caller,
 ) -> Result<HttpResponse, ApiError> {
-    let home = caller.actor.home.to_string();
-    let rows = if caller.actor.home_kind == OrgKind::Provider {
-        state.read_models.organizations_visible_from(&home).await?
+    let (from, kind) = if caller.via_token {
+        (caller.effective.id, caller.effective.kind)
+    } else {
+        (caller.actor.home, caller.actor.home_kind)
+    };
+    let from = from.to_string();
+    let rows = if kind == OrgKind::Provider {
+        state.read_models.organizations_visible_from(&from).await?
     } else {
         state
             .read_models
-            .organization(&home)
+            .organization(&from)
             .await?
             .into_iter()
             .collect()
@@ -63,7 +68,6 @@ pub(crate) struct NewTenant {
         (status = 201, description = "`{\"id\", \"name\", \"kind\", \"providerId\", \"delegatesUserManagement\"}`", body = inline(serde_json::Value)),
         (status = 403, description = "Not a Provider Administrator", body = iam_scim::error::ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[post("/api/orgs")]
 pub(crate) async fn create(
@@ -72,6 +76,8 @@ pub(crate) async fn create(
     request_id: RequestId,
     body: web::Json<NewTenant>,
 ) -> Result<HttpResponse, ApiError> {
+    // A tenant is created in its provider: a token must be scoped there.
+    caller.require_token_scope(caller.actor.home)?;
     may_manage_organizations(&caller.actor).map_err(|denied| ApiError::forbidden(denied.0))?;
     let name = body
         .name
@@ -126,7 +132,6 @@ pub(crate) struct NewMember {
         (status = 200, description = "Already a member: nothing changed", body = inline(serde_json::Value)),
         (status = 404, description = "No such tenant", body = iam_scim::error::ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[post("/api/orgs/{org_id}/members")]
 pub(crate) async fn add_member(
@@ -136,13 +141,15 @@ pub(crate) async fn add_member(
     path: web::Path<String>,
     body: web::Json<NewMember>,
 ) -> Result<HttpResponse, ApiError> {
-    may_manage_organizations(&caller.actor).map_err(|denied| ApiError::forbidden(denied.0))?;
     let not_found = || {
         ApiError::not_found(format!(
             "There is no tenant organization `{path}` of your provider."
         ))
     };
     let org_id = OrgId::parse(&path).ok_or_else(not_found)?;
+    // Membership changes the tenant: a token must be scoped to it.
+    caller.require_token_scope(org_id)?;
+    may_manage_organizations(&caller.actor).map_err(|denied| ApiError::forbidden(denied.0))?;
     let tenant = state
         .read_models
         .organization(&org_id.to_string())

@@ -5,17 +5,14 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, web};
 use iam_domain::policy::{UserAction, may_manage_users};
 use iam_domain::{OrgKind, Role, RoleScope};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::negotiation::vca_json;
+use crate::routes::paging::PageQuery;
 use crate::routes::users::view;
 use crate::startup::AppState;
-
-const DEFAULT_PAGE_SIZE: i64 = 25;
-const MAX_PAGE_SIZE: i64 = 128;
 
 /// The roles that can be held in an organization of `kind`.
 fn roles_of(kind: OrgKind) -> impl Iterator<Item = Role> {
@@ -37,7 +34,6 @@ fn read_allowed(caller: &Caller) -> Result<(), ApiError> {
         (status = 200, description = "`{\"roles\": [{\"id\", \"name\", \"description\", \"members\"}]}`", body = inline(Value)),
         (status = 403, description = "Not allowed to read this organization's users", body = iam_scim::error::ErrorBody),
     ),
-    security(("bearer" = []), ("token" = []))
 )]
 #[get("/api/iam/Roles")]
 pub(crate) async fn list(
@@ -62,13 +58,6 @@ pub(crate) async fn list(
     Ok(vca_json(StatusCode::OK, &json!({ "roles": roles })))
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct PageQuery {
-    page: Option<i64>,
-    #[serde(rename = "pageSize")]
-    page_size: Option<i64>,
-}
-
 /// The users holding a role (by id, e.g. `2`, or `urn:vcloud:role:…`) in
 /// the effective organization.
 #[utoipa::path(
@@ -79,10 +68,10 @@ pub(crate) struct PageQuery {
         ("pageSize" = Option<i64>, Query, description = "Default 25, at most 128"),
     ),
     responses(
-        (status = 200, description = "`{\"users\": [...], \"page\", \"pageSize\"}`", body = inline(Value)),
+        (status = 200, description = "`{\"users\": [...], \"resultTotal\", \"pageCount\", \"page\", \"pageSize\"}`", body = inline(Value)),
+        (status = 400, description = "page 0 or pageSize over 128", body = iam_scim::error::ErrorBody),
         (status = 404, description = "No such role in this organization", body = iam_scim::error::ErrorBody),
     ),
-    security(("bearer" = []), ("token" = []))
 )]
 #[get("/api/iam/Roles/{role_id}/Users")]
 pub(crate) async fn holders(
@@ -97,21 +86,19 @@ pub(crate) async fn holders(
         .ok_or_else(|| {
             ApiError::not_found(format!("There is no role `{path}` in this organization."))
         })?;
-    let page = query.page.unwrap_or(1);
-    let page_size = query.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
-    if page < 1 || !(1..=MAX_PAGE_SIZE).contains(&page_size) {
-        return Err(ApiError::bad_request(format!(
-            "`page` counts from 1 and `pageSize` is 1 to {MAX_PAGE_SIZE}."
-        )));
-    }
+    let page = query.page()?;
+    let organization = caller.effective.id.to_string();
+    let key = format!("{role:?}");
+    let total = state
+        .read_models
+        .role_counts(&organization)
+        .await?
+        .into_iter()
+        .find_map(|(held, members)| (held == key).then_some(members))
+        .unwrap_or(0);
     let rows = state
         .read_models
-        .role_holders(
-            &caller.effective.id.to_string(),
-            &format!("{role:?}"),
-            (page - 1) * page_size,
-            page_size,
-        )
+        .role_holders(&organization, &key, page.offset(), page.size)
         .await?;
     let users: Vec<_> = rows
         .iter()
@@ -119,6 +106,12 @@ pub(crate) async fn holders(
         .collect();
     Ok(vca_json(
         StatusCode::OK,
-        &json!({ "users": users, "page": page, "pageSize": page_size }),
+        &json!({
+            "users": users,
+            "resultTotal": total,
+            "pageCount": page.count(total),
+            "page": page.number,
+            "pageSize": page.size,
+        }),
     ))
 }

@@ -19,11 +19,9 @@ use crate::credentials::sha256_hex;
 use crate::error::ApiError;
 use crate::negotiation::vca_json;
 use crate::request_id::RequestId;
+use crate::routes::paging::PageQuery;
 use crate::routes::users::{cause, visible_user};
 use crate::startup::AppState;
-
-const DEFAULT_PAGE_SIZE: i64 = 25;
-const MAX_PAGE_SIZE: i64 = 128;
 
 /// A token as the API shows it: never its secret.
 fn view(token: &TokenRow) -> Value {
@@ -121,7 +119,6 @@ pub(crate) struct NewToken {
         (status = 400, description = "Missing name, or a lifetime outside 1 to 365 days", body = iam_scim::error::ErrorBody),
         (status = 403, description = "Not allowed, or token authentication not enabled for the owner's role", body = iam_scim::error::ErrorBody),
     ),
-    security(("bearer" = []), ("token" = []))
 )]
 #[post("/api/iam/Users/{id}/tokens")]
 pub(crate) async fn create(
@@ -174,7 +171,6 @@ pub(crate) async fn create(
     tag = "tokens",
     params(("id" = String, Path, description = "The owner's id")),
     responses((status = 200, description = "`{\"tokens\": [...]}`", body = inline(Value))),
-    security(("bearer" = []), ("token" = []))
 )]
 #[get("/api/iam/Users/{id}/tokens")]
 pub(crate) async fn list_of_user(
@@ -216,7 +212,6 @@ pub(crate) async fn list_of_user(
         (status = 403, description = "Not the token's owner", body = iam_scim::error::ErrorBody),
         (status = 409, description = "Already downloaded", body = iam_scim::error::ErrorBody),
     ),
-    security(("bearer" = []), ("token" = []))
 )]
 #[post("/api/iam/Users/{id}/tokens/{token_id}/download")]
 pub(crate) async fn download(
@@ -249,7 +244,6 @@ pub(crate) async fn download(
     tag = "tokens",
     params(("id" = String, Path, description = "The owner's id"), ("token_id" = String, Path, description = "The token's id")),
     responses((status = 200, description = "The token, Revoked", body = inline(Value))),
-    security(("bearer" = []), ("token" = []))
 )]
 #[post("/api/iam/Users/{id}/tokens/{token_id}/revoke")]
 pub(crate) async fn revoke(
@@ -298,10 +292,10 @@ pub(crate) struct TokenQuery {
         ("pageSize" = Option<i64>, Query, description = "Default 25, at most 128"),
     ),
     responses(
-        (status = 200, description = "`{\"tokens\": [...], \"page\", \"pageSize\"}`", body = inline(Value)),
+        (status = 200, description = "`{\"tokens\": [...], \"resultTotal\", \"pageCount\", \"page\", \"pageSize\"}`", body = inline(Value)),
         (status = 400, description = "Unknown status or paging out of range", body = iam_scim::error::ErrorBody),
+        (status = 403, description = "`userId` names another user and the caller may read only its own tokens", body = iam_scim::error::ErrorBody),
     ),
-    security(("bearer" = []), ("token" = []))
 )]
 #[get("/api/iam/tokens")]
 pub(crate) async fn query(
@@ -309,13 +303,11 @@ pub(crate) async fn query(
     caller: Caller,
     query: web::Query<TokenQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = query.page.unwrap_or(1);
-    let page_size = query.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
-    if page < 1 || !(1..=MAX_PAGE_SIZE).contains(&page_size) {
-        return Err(ApiError::bad_request(format!(
-            "`page` counts from 1 and `pageSize` is 1 to {MAX_PAGE_SIZE}."
-        )));
+    let page = PageQuery {
+        page: query.page,
+        page_size: query.page_size,
     }
+    .page()?;
     if let Some(status) = &query.status
         && !["Pending", "Enabled", "Revoked", "Expired"].contains(&status.as_str())
     {
@@ -326,21 +318,44 @@ pub(crate) async fn query(
     // Who may read every user's tokens here reads them all; others their own.
     let user = match may_manage_users(&caller.actor, &caller.effective, UserAction::Read, None) {
         Ok(()) => query.user_id.clone(),
+        Err(_)
+            if query
+                .user_id
+                .as_ref()
+                .is_some_and(|id| *id != caller.user.id) =>
+        {
+            return Err(ApiError::forbidden(
+                "Your role lets you read only your own tokens: leave out `userId` or name yourself.",
+            ));
+        }
         Err(_) => Some(caller.user.id.clone()),
     };
+    let organization = caller.effective.id.to_string();
+    let now = now_ms();
+    let status = query.status.as_deref();
+    let total = state
+        .read_models
+        .count_tokens_in(&organization, status, user.as_deref(), now)
+        .await?;
     let tokens = state
         .read_models
         .tokens_in(
-            &caller.effective.id.to_string(),
-            query.status.as_deref(),
+            &organization,
+            status,
             user.as_deref(),
-            now_ms(),
-            (page - 1) * page_size,
-            page_size,
+            now,
+            page.offset(),
+            page.size,
         )
         .await?;
     Ok(vca_json(
         StatusCode::OK,
-        &json!({ "tokens": tokens.iter().map(view).collect::<Vec<_>>(), "page": page, "pageSize": page_size }),
+        &json!({
+            "tokens": tokens.iter().map(view).collect::<Vec<_>>(),
+            "resultTotal": total,
+            "pageCount": page.count(total),
+            "page": page.number,
+            "pageSize": page.size,
+        }),
     ))
 }

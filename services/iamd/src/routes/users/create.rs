@@ -19,7 +19,6 @@ use crate::startup::AppState;
 #[utoipa::path(
     tag = "users",
     description = "Create a user in the effective organization. `userName` must equal `email`; roles follow the combination rule.",
-    params(("X-VMware-VCloud-Tenant-Context" = Option<String>, Header, description = "A tenant organization to act in (provider users), or the caller's own")),
     request_body(content = UserRequest, content_type = "application/json"),
     responses(
         (status = 201, description = "Created", body = iam_scim::vca::User,
@@ -30,7 +29,6 @@ use crate::startup::AppState;
         (status = 413, description = "Body over 1 MiB", body = iam_scim::error::ErrorBody),
         (status = 415, description = "Body not JSON", body = iam_scim::error::ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[post("/api/iam/Users")]
 #[tracing::instrument(skip_all, fields(organization = %caller.effective.id))]

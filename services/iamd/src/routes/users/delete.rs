@@ -16,12 +16,11 @@ use crate::startup::AppState;
 /// Deletes a user of the effective organization.
 #[utoipa::path(
     tag = "users",
-    params(("id" = String, Path, description = "The user's id"), ("X-VMware-VCloud-Tenant-Context" = Option<String>, Header, description = "A tenant organization to act in (provider users), or the caller's own")),
+    params(("id" = String, Path, description = "The user's id")),
     responses(
         (status = 204, description = "Deleted: gone from lists, sessions ended"),
         (status = 404, description = "No such user", body = iam_scim::error::ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[delete("/api/iam/Users/{id}")]
 #[tracing::instrument(skip_all, fields(organization = %caller.effective.id))]

@@ -26,14 +26,12 @@ pub(crate) struct GetQuery {
     params(
         ("id" = String, Path, description = "The user's id"),
         ("asOf" = Option<String>, Query, description = "An RFC 3339 time: the user as it was then"),
-        ("X-VMware-VCloud-Tenant-Context" = Option<String>, Header, description = "A tenant organization to act in (provider users), or the caller's own"),
     ),
     responses(
         (status = 200, description = "The user", body = iam_scim::vca::User,
          headers(("ETag" = String, description = "The user's version"))),
         (status = 404, description = "No such user in the effective organization", body = iam_scim::error::ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[get("/api/iam/Users/{id}")]
 #[tracing::instrument(skip_all, fields(organization = %caller.effective.id))]

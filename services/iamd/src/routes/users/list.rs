@@ -28,7 +28,6 @@ pub(crate) struct ListQuery {
     tag = "users",
     description = "The users of the effective organization (and, in a tenant, its Organization Owners).",
     params(
-        ("X-VMware-VCloud-Tenant-Context" = Option<String>, Header, description = "A tenant organization to act in (provider users), or the caller's own"),
         ("filter" = Option<String>, Query, description = "SCIM 1.1 filter: `userName eq \"jill@example.com\"`"),
         ("startIndex" = Option<i64>, Query, description = "First result, from 1"),
         ("count" = Option<i64>, Query, description = "Results per page (default 100, at most 1000)"),
@@ -38,7 +37,6 @@ pub(crate) struct ListQuery {
         (status = 400, description = "Unsupported filter or paging", body = iam_scim::error::ErrorBody),
         (status = 403, description = "Not allowed, or no credentials", body = iam_scim::error::ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[get("/api/iam/Users")]
 #[tracing::instrument(skip_all, fields(organization = %caller.effective.id))]

@@ -23,7 +23,6 @@ use crate::startup::AppState;
     params(
         ("id" = String, Path, description = "The user's id"),
         ("If-Match" = Option<String>, Header, description = "The ETag the change is based on"),
-        ("X-VMware-VCloud-Tenant-Context" = Option<String>, Header, description = "A tenant organization to act in (provider users), or the caller's own"),
     ),
     request_body(content = UserRequest, content_type = "application/json"),
     responses(
@@ -33,7 +32,6 @@ use crate::startup::AppState;
         (status = 404, description = "No such user", body = iam_scim::error::ErrorBody),
         (status = 412, description = "The user changed since the ETag", body = iam_scim::error::ErrorBody),
     ),
-    security(("bearer" = []))
 )]
 #[put("/api/iam/Users/{id}")]
 #[tracing::instrument(skip_all, fields(organization = %caller.effective.id))]
