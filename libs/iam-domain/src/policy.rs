@@ -187,7 +187,8 @@ pub fn token_authentication_enabled(roles: &[Role]) -> Result<(), Denied> {
     if roles.iter().all(disabled) {
         let names: Vec<&str> = roles.iter().map(|role| role.name()).collect();
         return Err(Denied(format!(
-            "Token authentication is not enabled for the role {}.",
+            "Token authentication is not enabled for the role {}; sign in with a password, or ask an \
+             administrator for a role that allows API tokens.",
             names.join(" and ")
         )));
     }

@@ -352,7 +352,7 @@ fn a_tenant_user_has_no_rights_over_the_tokens_of_another_tenant() {
         owner_of_effective: false,
     };
     assert_eq!(letters(&administrator, &other_tenant, &owner), "---");
-    // Nor over its own tenant's tokens of a user that is not its own.
+    // Nor from its own organization over that other tenant's user.
     let home = org(TENANT, true);
     assert_eq!(letters(&administrator, &home, &owner), "---");
 }
@@ -395,6 +395,7 @@ fn the_refusal_for_roles_without_token_authentication_says_so() {
         may_manage_tokens(&actor, &org(TENANT, true), &owner, TokenAction::Create).unwrap_err();
     assert_eq!(
         denied.0,
-        "Token authentication is not enabled for the role Read-Only Administrator."
+        "Token authentication is not enabled for the role Read-Only Administrator; sign in with a \
+         password, or ask an administrator for a role that allows API tokens."
     );
 }

@@ -360,6 +360,25 @@ pub struct TokenRow {
 const TOKEN_COLUMNS: &str = "id, user_id, organization_id, name, description, \
      CASE WHEN expires_at <= $1 THEN 'Expired' ELSE status END AS status, created_at, expires_at";
 
+/// Which token, whose, and where: what the token sweep works from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRef {
+    /// The token's id.
+    pub id: String,
+    /// Its user's id.
+    pub user_id: String,
+    /// The organization it is scoped to.
+    pub organization_id: String,
+}
+
+fn token_ref(row: &sqlx::any::AnyRow) -> Result<TokenRef> {
+    Ok(TokenRef {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        organization_id: row.try_get("organization_id")?,
+    })
+}
+
 fn token_row(row: &sqlx::any::AnyRow) -> Result<TokenRow> {
     Ok(TokenRow {
         id: row.try_get("id")?,
@@ -638,37 +657,34 @@ impl crate::ReadModels {
 
     /// Tokens whose lifetime is over at `now` but whose expiry no event
     /// records yet (the sweep's work), oldest first.
-    pub async fn tokens_to_expire(&self, now: i64, limit: i64) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT id FROM read_tokens WHERE expires_at <= $1 AND status <> 'Expired' ORDER BY expires_at LIMIT $2",
+    pub async fn tokens_to_expire(&self, now: i64, limit: i64) -> Result<Vec<TokenRef>> {
+        let rows = sqlx::query(
+            "SELECT id, user_id, organization_id FROM read_tokens \
+             WHERE expires_at <= $1 AND status <> 'Expired' ORDER BY expires_at LIMIT $2",
         )
         .bind(now)
         .bind(limit)
         .fetch_all(self.pool())
-        .await?)
+        .await?;
+        rows.iter().map(token_ref).collect()
     }
 
     /// Tokens still live at `now` (Pending or Enabled) whose user is not in
     /// the users read model: left by a deletion that stopped before revoking
     /// them, or created while the user was being deleted. The users
     /// projector may also simply lag, so the caller checks the log.
-    pub async fn live_tokens_without_user(
-        &self,
-        now: i64,
-        limit: i64,
-    ) -> Result<Vec<(String, String)>> {
+    pub async fn live_tokens_without_user(&self, now: i64, limit: i64) -> Result<Vec<TokenRef>> {
         let rows = sqlx::query(
-            "SELECT id, user_id FROM read_tokens t WHERE status IN ('Pending', 'Enabled') \
-               AND expires_at > $1 AND NOT EXISTS (SELECT 1 FROM read_users u WHERE u.id = t.user_id) \
+            "SELECT id, user_id, organization_id FROM read_tokens t \
+             WHERE status IN ('Pending', 'Enabled') AND expires_at > $1 \
+               AND NOT EXISTS (SELECT 1 FROM read_users u WHERE u.id = t.user_id) \
              ORDER BY created_at, id LIMIT $2",
         )
         .bind(now)
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|row| Ok((row.try_get("id")?, row.try_get("user_id")?)))
-            .collect()
+        rows.iter().map(token_ref).collect()
     }
 
     /// Every token of `user`, in any organization, at `now`.

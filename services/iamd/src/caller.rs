@@ -87,11 +87,24 @@ async fn authenticate(request: &HttpRequest) -> Result<Caller, ApiError> {
             "Authentication is required: log in with POST /api/iam/login and send Authorization: Bearer <token>.",
         ));
     };
-    let invalid =
+    let session_invalid =
         || ApiError::unauthorized("The session token is invalid or has expired; log in again.");
-    let authorization = authorization.to_str().map_err(|_| invalid())?;
-    let (scheme, token) = authorization.trim().split_once(' ').ok_or_else(invalid)?;
-    let (user_id, token_scope) = if scheme.eq_ignore_ascii_case("token") {
+    let authorization = authorization.to_str().map_err(|_| session_invalid())?;
+    let (scheme, token) = authorization
+        .trim()
+        .split_once(' ')
+        .ok_or_else(session_invalid)?;
+    let via_token = scheme.eq_ignore_ascii_case("token");
+    // Once the credential is read, what can still go missing (a user deleted
+    // meanwhile, say) is explained in the credential's own terms.
+    let invalid = move || {
+        if via_token {
+            ApiError::unauthorized(TOKEN_INVALID)
+        } else {
+            session_invalid()
+        }
+    };
+    let (user_id, token_scope) = if via_token {
         let (user, organization) = api_token_user(state, token.trim()).await?;
         (user, Some(organization))
     } else if scheme.eq_ignore_ascii_case("bearer") {
@@ -188,10 +201,14 @@ async fn authenticate(request: &HttpRequest) -> Result<Caller, ApiError> {
     })
 }
 
+/// The refusal of an API token that does not authenticate (401).
+const TOKEN_INVALID: &str =
+    "The API token is invalid, revoked or expired; download a new one, or log in with a password.";
+
 /// The user and organization of an enabled API token, or 401.
 async fn api_token_user(state: &AppState, secret: &str) -> Result<(String, String), ApiError> {
     use subtle::ConstantTimeEq;
-    let invalid = || ApiError::unauthorized("The API token is invalid, revoked or expired.");
+    let invalid = || ApiError::unauthorized(TOKEN_INVALID);
     // A malformed secret (wrong prefix, length or checksum) costs no lookup.
     if !iam_domain::token_secret::is_well_formed(secret) {
         return Err(invalid());

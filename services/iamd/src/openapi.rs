@@ -72,6 +72,9 @@ impl Modify for SecuritySchemes {
     }
 }
 
+/// The header as the vCloud Air documents spell it.
+const TENANT_CONTEXT: &str = "X-VMware-VCloud-Tenant-Context";
+
 /// Every operation behind the `Caller` extractor (all of `/api/` and
 /// `/cloudapi/` but login) takes the same credentials and the tenant-context
 /// header: described here once rather than on each route.
@@ -84,7 +87,7 @@ impl CallerOperations {
             SecurityRequirement::new("token", Vec::<String>::new()),
         ]);
         let tenant_context = ParameterBuilder::new()
-            .name("X-VMware-VCloud-Tenant-Context")
+            .name(TENANT_CONTEXT)
             .parameter_in(ParameterIn::Header)
             .required(Required::False)
             .description(Some(
@@ -93,10 +96,13 @@ impl CallerOperations {
             ))
             .schema(Some(Object::with_type(Type::String)))
             .build();
-        operation
-            .parameters
-            .get_or_insert_with(Vec::new)
-            .push(RefOr::T(tenant_context));
+        let parameters = operation.parameters.get_or_insert_with(Vec::new);
+        let declared = parameters.iter().any(|parameter| {
+            matches!(parameter, RefOr::T(p) if p.name.eq_ignore_ascii_case(TENANT_CONTEXT))
+        });
+        if !declared {
+            parameters.push(RefOr::T(tenant_context));
+        }
     }
 }
 

@@ -101,6 +101,12 @@ impl Application {
             }
         }
 
+        if settings.token_day != std::time::Duration::from_secs(86_400) {
+            tracing::warn!(
+                seconds = settings.token_day.as_secs(),
+                "IAM_TOKEN_DAY_SECS shortens a token lifetime day: a test setting, not for production"
+            );
+        }
         tokio::spawn(crate::token_expiry::sweep_forever(
             state.clone(),
             settings.token_sweep_interval,

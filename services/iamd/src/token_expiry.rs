@@ -13,6 +13,7 @@ use std::time::Duration;
 use actix_web::web;
 use iam_domain::token::TokenCommand;
 use iam_domain::{TokenId, UserId};
+use iam_projections::read_models::TokenRef;
 
 use crate::commands::{Cause, load_user, run_token_command};
 use crate::startup::AppState;
@@ -55,40 +56,53 @@ struct Swept {
 
 /// Records the expiry of up to one batch of tokens whose lifetime is over,
 /// and revokes up to one batch of tokens of deleted users (the next tick
-/// takes the rest).
+/// takes the rest). A token whose command fails is logged and left for the
+/// next tick; the others go on.
 async fn sweep(state: &AppState) -> Result<Swept, crate::error::ApiError> {
-    let cause = Cause {
-        request_id: Some("token-sweep".into()),
-        ..Cause::default()
-    };
     let now = chrono::Utc::now();
     let mut swept = Swept::default();
     let due = state
         .read_models
         .tokens_to_expire(now.timestamp_millis(), BATCH)
         .await?;
-    for id in due.iter().filter_map(|id| TokenId::parse(id)) {
-        swept.expired += run_token_command(state, id, TokenCommand::Expire { at: now }, &cause)
-            .await?
-            .len();
+    for token in &due {
+        swept.expired += record(state, token, TokenCommand::Expire { at: now }).await;
     }
     let orphans = state
         .read_models
         .live_tokens_without_user(now.timestamp_millis(), BATCH)
         .await?;
-    for (token, user) in orphans {
-        let (Some(token), Some(user)) = (TokenId::parse(&token), UserId::parse(&user)) else {
+    for token in &orphans {
+        let Some(user) = UserId::parse(&token.user_id) else {
             continue;
         };
         // The users projector may only lag behind the tokens projector:
         // the log says whether the user is really gone.
         let (loaded, _) = load_user(state, user).await?;
         if loaded.is_some_and(|user| user.deleted) {
-            swept.revoked +=
-                run_token_command(state, token, TokenCommand::Revoke { at: now }, &cause)
-                    .await?
-                    .len();
+            swept.revoked += record(state, token, TokenCommand::Revoke { at: now }).await;
         }
     }
     Ok(swept)
+}
+
+/// Runs `command` on `token` on behalf of the sweep (the event names the
+/// token's organization, so audits find it there); returns how many events
+/// it appended.
+async fn record(state: &AppState, token: &TokenRef, command: TokenCommand) -> usize {
+    let Some(id) = TokenId::parse(&token.id) else {
+        return 0;
+    };
+    let cause = Cause {
+        organization: Some(token.organization_id.clone()),
+        request_id: Some("token-sweep".into()),
+        ..Cause::default()
+    };
+    match run_token_command(state, id, command, &cause).await {
+        Ok(events) => events.len(),
+        Err(error) => {
+            tracing::warn!(token = %token.id, error = %error, "the token sweep could not update a token; it will try again");
+            0
+        }
+    }
 }

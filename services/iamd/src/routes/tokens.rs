@@ -73,12 +73,10 @@ async fn token_of(
     if token.user_id != user.id {
         return Err(not_found());
     }
-    if token.organization_id != caller.effective.id.to_string() {
-        return Err(if caller.via_token {
-            ApiError::forbidden(crate::caller::TOKEN_NOT_SCOPED)
-        } else {
-            not_found()
-        });
+    let scope = OrgId::parse(&token.organization_id).ok_or_else(not_found)?;
+    if scope != caller.effective.id {
+        caller.require_token_scope(scope)?;
+        return Err(not_found());
     }
     Ok(token)
 }
@@ -293,7 +291,7 @@ pub(crate) struct TokenQuery {
     ),
     responses(
         (status = 200, description = "`{\"tokens\": [...], \"resultTotal\", \"pageCount\", \"page\", \"pageSize\"}`", body = inline(Value)),
-        (status = 400, description = "Unknown status or paging out of range", body = iam_scim::error::ErrorBody),
+        (status = 400, description = "Unknown status, a userId that is no id, or paging out of range", body = iam_scim::error::ErrorBody),
         (status = 403, description = "`userId` names another user and the caller may read only its own tokens", body = iam_scim::error::ErrorBody),
     ),
 )]
@@ -315,15 +313,22 @@ pub(crate) async fn query(
             "`status` is one of Pending, Enabled, Revoked, Expired.",
         ));
     }
+    let named = match query.user_id.as_deref() {
+        None => None,
+        Some(id) => Some(
+            UserId::parse(id)
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "`userId` must be a user's id (a UUID), not `{id}`."
+                    ))
+                })?
+                .to_string(),
+        ),
+    };
     // Who may read every user's tokens here reads them all; others their own.
     let user = match may_manage_users(&caller.actor, &caller.effective, UserAction::Read, None) {
-        Ok(()) => query.user_id.clone(),
-        Err(_)
-            if query
-                .user_id
-                .as_ref()
-                .is_some_and(|id| *id != caller.user.id) =>
-        {
+        Ok(()) => named,
+        Err(_) if named.as_ref().is_some_and(|id| *id != caller.user.id) => {
             return Err(ApiError::forbidden(
                 "Your role lets you read only your own tokens: leave out `userId` or name yourself.",
             ));

@@ -8,7 +8,7 @@ pub(crate) mod replace;
 
 use actix_web::HttpResponse;
 use actix_web::http::header::{self, HeaderValue};
-use iam_domain::{OrgKind, Role, UserId};
+use iam_domain::{OrgId, OrgKind, Role, UserId};
 use iam_projections::read_models::UserRow;
 use iam_scim::vca::{self, Meta, RoleView, Roles, ServiceGroupIds, UserRequest};
 
@@ -86,8 +86,10 @@ pub(crate) async fn visible_user(
     {
         return Ok((row, true));
     }
-    if caller.via_token {
-        return Err(ApiError::forbidden(crate::caller::TOKEN_NOT_SCOPED));
+    // A user of another organization: an API token hears why; a session
+    // does not learn that it exists.
+    if let Some(home) = OrgId::parse(&row.organization_id) {
+        caller.require_token_scope(home)?;
     }
     Err(not_found())
 }
