@@ -192,6 +192,18 @@ impl Role {
             .map(|e| e.role)
     }
 
+    /// The roles held in an organization of `kind`: those its users may be
+    /// given and, in a tenant, Organization Owner (held through membership).
+    pub fn held_in(kind: OrgKind) -> impl Iterator<Item = Role> {
+        CATALOG
+            .iter()
+            .filter(move |e| match kind {
+                OrgKind::Provider => e.scope == RoleScope::Provider,
+                OrgKind::Tenant => e.scope != RoleScope::Provider,
+            })
+            .map(|e| e.role)
+    }
+
     /// The display name.
     pub fn name(self) -> &'static str {
         self.entry().name
@@ -321,6 +333,22 @@ mod tests {
             assert!(uuids.insert(role.entry().urn_uuid));
         }
         assert_eq!(ids.len(), 9);
+    }
+
+    #[test]
+    fn a_tenant_holds_its_roles_and_organization_owner_a_provider_its_own() {
+        let names = |kind| Role::held_in(kind).map(Role::name).collect::<Vec<_>>();
+        let mut tenant = TENANT_ROLES.to_vec();
+        tenant.push("Organization Owner");
+        assert_eq!(names(OrgKind::Tenant), tenant);
+        assert_eq!(
+            names(OrgKind::Provider),
+            [
+                "Provider Administrator",
+                "Provider Account Administrator",
+                "Provider Business Specialist"
+            ]
+        );
     }
 
     #[test]

@@ -3,8 +3,8 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, web};
+use iam_domain::Role;
 use iam_domain::policy::{UserAction, may_manage_users};
-use iam_domain::{OrgKind, Role, RoleScope};
 use serde_json::{Value, json};
 
 use crate::caller::Caller;
@@ -13,14 +13,6 @@ use crate::negotiation::vca_json;
 use crate::routes::paging::PageQuery;
 use crate::routes::users::view;
 use crate::startup::AppState;
-
-/// The roles that can be held in an organization of `kind`.
-fn roles_of(kind: OrgKind) -> impl Iterator<Item = Role> {
-    Role::all().filter(move |role| match kind {
-        OrgKind::Provider => role.entry().scope == RoleScope::Provider,
-        OrgKind::Tenant => role.entry().scope != RoleScope::Provider,
-    })
-}
 
 fn read_allowed(caller: &Caller) -> Result<(), ApiError> {
     may_manage_users(&caller.actor, &caller.effective, UserAction::Read, None)
@@ -45,7 +37,7 @@ pub(crate) async fn list(
         .read_models
         .role_counts(&caller.effective.id.to_string())
         .await?;
-    let roles: Vec<Value> = roles_of(caller.effective.kind)
+    let roles: Vec<Value> = Role::held_in(caller.effective.kind)
         .map(|role| {
             let entry = role.entry();
             let members = counts
@@ -82,7 +74,7 @@ pub(crate) async fn holders(
 ) -> Result<HttpResponse, ApiError> {
     read_allowed(&caller)?;
     let role = Role::from_id(&path)
-        .filter(|role| roles_of(caller.effective.kind).any(|r| r == *role))
+        .filter(|role| Role::held_in(caller.effective.kind).any(|r| r == *role))
         .ok_or_else(|| {
             ApiError::not_found(format!("There is no role `{path}` in this organization."))
         })?;

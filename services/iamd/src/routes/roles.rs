@@ -3,7 +3,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, get, web};
-use iam_domain::{OrgKind, Role, RoleScope};
+use iam_domain::Role;
 use serde_json::json;
 
 use crate::caller::Caller;
@@ -29,12 +29,7 @@ pub(crate) async fn list(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = query.page()?;
-    let roles: Vec<Role> = Role::all()
-        .filter(|role| match caller.effective.kind {
-            OrgKind::Provider => role.entry().scope == RoleScope::Provider,
-            OrgKind::Tenant => role.entry().scope != RoleScope::Provider,
-        })
-        .collect();
+    let roles: Vec<Role> = Role::held_in(caller.effective.kind).collect();
     let total = i64::try_from(roles.len()).unwrap_or(i64::MAX);
     let values: Vec<_> = roles
         .iter()
