@@ -67,6 +67,10 @@ pub enum Error {
     #[error("corrupt row in the event log: {0}")]
     Corrupt(String),
 
+    /// An inline projection refused the append (it wrote nothing).
+    #[error("inline projection failed: {0}")]
+    Inline(String),
+
     /// The store's writer has stopped (the store is shutting down).
     #[error("the event store's writer has stopped")]
     WriterStopped,
@@ -83,6 +87,46 @@ impl Error {
                 | Error::ClaimNotOwned { .. }
                 | Error::InvalidAppend(_)
         )
+    }
+}
+
+impl Error {
+    /// Whether the failure of a whole group may be caused by one of its
+    /// appends (the database refused a row, or an inline projection did):
+    /// then the writer splits the group to refuse that append alone. A lost
+    /// connection or a stopped writer is no append's doing.
+    pub(crate) fn may_belong_to_one_append(&self) -> bool {
+        match self {
+            Error::Inline(_) | Error::Corrupt(_) => true,
+            Error::Database(error) => matches!(**error, sqlx::Error::Database(_)),
+            _ => false,
+        }
+    }
+
+    /// Whether the database connection itself failed (the outcome of the
+    /// transaction may be unknown).
+    pub(crate) fn is_connection_failure(&self) -> bool {
+        match self {
+            Error::Database(error) => matches!(
+                **error,
+                sqlx::Error::Io(_)
+                    | sqlx::Error::Protocol(_)
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::WorkerCrashed
+            ),
+            _ => false,
+        }
+    }
+}
+
+impl From<crate::inline::InlineError> for Error {
+    fn from(error: crate::inline::InlineError) -> Self {
+        match error {
+            crate::inline::InlineError::Database(error) => Error::Database(error),
+            crate::inline::InlineError::Refused(reason) => Error::Inline(reason),
+        }
     }
 }
 

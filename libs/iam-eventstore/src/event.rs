@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -126,7 +126,7 @@ impl fmt::Display for Claim {
 
 /// One append: events for one stream, the expectation they are written
 /// under, and the uniqueness claims taken and released with them.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Append {
     /// The stream appended to.
     pub stream: String,
@@ -139,6 +139,26 @@ pub struct Append {
     pub claims: Vec<Claim>,
     /// Claims the stream gives up with this append (not held: nothing changes).
     pub releases: Vec<Claim>,
+    /// Data for the inline hook alone, written beside the log in the same
+    /// transaction (a password hash, say) and never into the log itself.
+    pub attachment: Option<Value>,
+}
+
+impl fmt::Debug for Append {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The attachment may be a secret's hash: never shown.
+        f.debug_struct("Append")
+            .field("stream", &self.stream)
+            .field("expected", &self.expected)
+            .field("events", &self.events)
+            .field("claims", &self.claims)
+            .field("releases", &self.releases)
+            .field(
+                "attachment",
+                &self.attachment.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 impl Append {
@@ -154,7 +174,15 @@ impl Append {
             events,
             claims: Vec::new(),
             releases: Vec::new(),
+            attachment: None,
         }
+    }
+
+    /// Also give the inline hook `attachment` (see [`Append::attachment`]).
+    #[must_use]
+    pub fn attach(mut self, attachment: Value) -> Self {
+        self.attachment = Some(attachment);
+        self
     }
 
     /// Also take `claim`, atomically with the events.
@@ -238,6 +266,18 @@ pub(crate) fn stream_read(direction: Direction, start: StreamStart) -> (&'static
 /// The SQL of a read of the whole log: `$1` first position, `$2` limit.
 pub(crate) const LOG_READ: &str = "SELECT position, event_id, stream, revision, event_type, data, metadata, \
      recorded_at FROM events WHERE position >= $1 ORDER BY position LIMIT $2";
+
+/// The time a group is recorded at, to the microsecond that both databases keep.
+pub(crate) fn now() -> DateTime<Utc> {
+    let now = Utc::now();
+    now.with_nanosecond(now.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(now)
+}
+
+/// A recorded time as both databases parse it (RFC 3339, microseconds, UTC).
+pub(crate) fn timestamp_text(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
 
 /// A position, revision or limit as the databases' signed 64-bit integers.
 pub(crate) fn clamp(value: impl TryInto<i64>) -> i64 {

@@ -22,6 +22,7 @@
 
 mod error;
 mod event;
+mod inline;
 mod plan;
 mod postgres;
 mod sqlite;
@@ -33,6 +34,7 @@ pub use error::Error;
 pub use event::{
     Append, AppendResult, Claim, Direction, EventData, ExpectedRevision, RecordedEvent, StreamStart,
 };
+pub use inline::{InlineBatch, InlineError, InlineHook, read_log_on};
 pub use postgres::PostgresEventStore;
 pub use sqlite::SqliteEventStore;
 pub use store::{Backend, EventStore, connect};

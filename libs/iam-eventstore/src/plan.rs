@@ -10,9 +10,11 @@
 
 use std::collections::{HashMap, HashSet};
 
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::event::{Append, AppendResult, Claim, EventData, ExpectedRevision};
+use crate::event::{Append, AppendResult, Claim, EventData, ExpectedRevision, RecordedEvent};
+use crate::inline::InlineBatch;
 use crate::{Error, Result};
 
 /// Where an already stored event stands.
@@ -133,6 +135,8 @@ impl<'a> Keys<'a> {
 /// An event the plan writes.
 #[derive(Debug)]
 pub(crate) struct NewEvent<'a> {
+    /// The index in the group of the append it belongs to.
+    pub(crate) append: usize,
     pub(crate) position: u64,
     pub(crate) stream: &'a str,
     pub(crate) revision: u64,
@@ -153,10 +157,50 @@ pub(crate) struct Plan<'a> {
     pub(crate) taken: Vec<(Claim, String)>,
 }
 
-impl Plan<'_> {
+impl<'a> Plan<'a> {
     /// The position of the last event written, if any.
     pub(crate) fn head(&self) -> Option<u64> {
         self.events.last().map(|event| event.position)
+    }
+
+    /// What the inline hook is given: the events written, as they will be
+    /// recorded at `recorded_at`, and the attachments of their appends.
+    pub(crate) fn inline_batch(
+        &self,
+        group: &[&'a Append],
+        recorded_at: DateTime<Utc>,
+    ) -> InlineBatch<'a> {
+        let mut batch = InlineBatch::default();
+        // The append whose events are being pushed: its index, first and last position.
+        let mut current: Option<(usize, u64, u64)> = None;
+        let attach = |batch: &mut InlineBatch<'a>, span: Option<(usize, u64, u64)>| {
+            if let Some((index, first, last)) = span
+                && let Some(attachment) = &group[index].attachment
+            {
+                batch.attachments.push((first, last, attachment));
+            }
+        };
+        for new in &self.events {
+            match &mut current {
+                Some((index, _, last)) if *index == new.append => *last = new.position,
+                _ => {
+                    attach(&mut batch, current);
+                    current = Some((new.append, new.position, new.position));
+                }
+            }
+            batch.events.push(RecordedEvent {
+                id: new.event.id,
+                event_type: new.event.event_type.clone(),
+                data: new.event.data.clone(),
+                metadata: new.event.metadata.clone(),
+                stream: new.stream.to_owned(),
+                revision: new.revision,
+                position: new.position,
+                recorded_at,
+            });
+        }
+        attach(&mut batch, current);
+        batch
     }
 }
 
@@ -164,8 +208,8 @@ impl Plan<'_> {
 pub(crate) fn plan<'a>(mut snapshot: Snapshot, group: &[&'a Append]) -> Plan<'a> {
     let initial_holders = snapshot.holders.clone();
     let mut plan = Plan::default();
-    for append in group {
-        let outcome = decide(&mut snapshot, append, &mut plan.events);
+    for (index, append) in group.iter().enumerate() {
+        let outcome = decide(&mut snapshot, index, append, &mut plan.events);
         plan.outcomes.push(outcome);
     }
     for claim in initial_holders.keys() {
@@ -183,6 +227,7 @@ pub(crate) fn plan<'a>(mut snapshot: Snapshot, group: &[&'a Append]) -> Plan<'a>
 
 fn decide<'a>(
     snapshot: &mut Snapshot,
+    index: usize,
     append: &'a Append,
     events: &mut Vec<NewEvent<'a>>,
 ) -> Result<AppendResult> {
@@ -223,6 +268,7 @@ fn decide<'a>(
     let first_position = snapshot.head + 1;
     for (offset, event) in (0u64..).zip(&append.events) {
         let new = NewEvent {
+            append: index,
             position: first_position + offset,
             stream: &append.stream,
             revision: first_revision + offset,

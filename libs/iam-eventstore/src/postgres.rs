@@ -7,6 +7,16 @@
 //! able to see every position below N. The commit sends a `NOTIFY` that
 //! wakes subscribers in every process. Commits are durable
 //! (`synchronous_commit=on`).
+//!
+//! The writer's session has bounded waits (`lock_timeout`,
+//! `statement_timeout`), and the server ends it when it sits idle inside a
+//! transaction (`idle_in_transaction_session_timeout`): a stalled process
+//! that holds the append lock delays the other replicas by seconds, not
+//! forever. A group whose connection fails is retried once on a new
+//! connection, which settles a COMMIT whose answer was lost: the retry finds
+//! the group's events already stored and answers their original positions.
+//! The writer's connection goes through sqlx's `Any` driver, because the
+//! inline hook writes its read models on it with SQL text shared with SQLite.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -17,17 +27,18 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::types::Json;
-use sqlx::{Connection, Row};
+use sqlx::{AnyConnection, Connection, Row};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::event::{
     Append, AppendResult, Direction, LOG_READ, RecordedEvent, StreamStart, clamp, stream_read,
 };
-use crate::plan::{Keys, Snapshot, plan};
+use crate::inline::InlineHook;
+use crate::plan::{Keys, Plan, Snapshot, plan};
 use crate::store::{Backend, EventStore};
 use crate::subscription::Subscription;
-use crate::writer::{GroupCommit, Writer};
+use crate::writer::{GroupCommit, InlineSlot, Writer};
 use crate::{Error, Result};
 
 const MIGRATIONS_TABLE: &str = "iam_eventstore_migrations";
@@ -35,6 +46,11 @@ const MIGRATIONS_TABLE: &str = "iam_eventstore_migrations";
 const APPEND_LOCK: i64 = 0x0069_616d_5f6c_6f67;
 /// The channel on which commits announce the new head.
 const NOTIFY_CHANNEL: &str = "iam_events";
+/// The writer's session: durable commits, and bounded waits. A writer that
+/// stalls inside its transaction is ended by the server after 5 s, which
+/// frees the append lock; the others wait at most 15 s for it.
+const WRITER_SESSION: &str = "SET synchronous_commit = on; SET lock_timeout = '15s'; \
+     SET statement_timeout = '30s'; SET idle_in_transaction_session_timeout = '5s'";
 
 /// The event log in a PostgreSQL database.
 #[derive(Debug, Clone)]
@@ -48,6 +64,7 @@ struct Inner {
     writer: Writer,
     head: watch::Sender<u64>,
     listener: JoinHandle<()>,
+    inline: InlineSlot,
 }
 
 impl Drop for Inner {
@@ -61,43 +78,42 @@ impl PostgresEventStore {
     /// log's schema up to date.
     pub async fn connect(url: &str) -> Result<Self> {
         let options = PgConnectOptions::from_str(url)
-            .map_err(|error| Error::InvalidUrl(error.to_string()))?;
-        Self::connect_with(options).await
-    }
-
-    /// Connects with `options`, requiring durable commits.
-    pub async fn connect_with(options: PgConnectOptions) -> Result<Self> {
-        let options = options.options([("synchronous_commit", "on")]);
+            .map_err(|error| Error::InvalidUrl(error.to_string()))?
+            .options([("synchronous_commit", "on")]);
         // One direct connection first: it reports why a server cannot be
-        // reached (a pool would only report that it timed out), runs the
-        // migrations, then becomes the writer's connection.
+        // reached (a pool would only report that it timed out), and runs the
+        // migrations.
         let mut connection = PgConnection::connect_with(&options).await?;
         let mut migrator = sqlx::migrate!("./migrations/postgres");
         migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
         migrator.run(&mut connection).await?;
         let head_position = head(&mut connection).await?;
+        connection.close().await?;
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_lazy_with(options.clone());
+            .connect_lazy_with(options);
 
         let (head, _) = watch::channel(head_position);
         let mut listener = PgListener::connect_with(&pool).await?;
         listener.listen(NOTIFY_CHANNEL).await?;
         let listener = tokio::spawn(follow_notifications(listener, head.clone()));
-        let writer = Writer::spawn(
-            PgGroupCommit {
-                options,
-                connection: Some(connection),
-            },
-            head.clone(),
-        );
+        sqlx::any::install_default_drivers();
+        let inline = InlineSlot::default();
+        let mut committer = PgGroupCommit {
+            url: url.to_owned(),
+            connection: None,
+            inline: inline.clone(),
+        };
+        committer.connection().await?;
+        let writer = Writer::spawn(committer, head.clone());
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
                 writer,
                 head,
                 listener,
+                inline,
             }),
         })
     }
@@ -146,6 +162,18 @@ impl EventStore for PostgresEventStore {
     #[tracing::instrument(skip_all, fields(stream = %append.stream, events = append.events.len()))]
     async fn submit(&self, append: Append) -> Result<AppendResult> {
         self.inner.writer.submit(append).await
+    }
+
+    async fn install_inline(&self, hook: Arc<dyn InlineHook>) -> Result<()> {
+        self.inner
+            .inline
+            .set(hook)
+            .map_err(|_| Error::InvalidAppend("an inline hook is already installed".into()))?;
+        self.inner.writer.sync().await
+    }
+
+    async fn sync_inline(&self) -> Result<()> {
+        self.inner.writer.sync().await
     }
 
     async fn read_stream(
@@ -208,65 +236,106 @@ fn recorded_event(row: &PgRow) -> Result<RecordedEvent> {
 }
 
 struct PgGroupCommit {
-    options: PgConnectOptions,
+    /// The database URL, for new connections.
+    url: String,
     /// Dropped after any failure, so that a broken connection is replaced.
-    connection: Option<PgConnection>,
+    connection: Option<AnyConnection>,
+    inline: InlineSlot,
 }
 
-#[async_trait]
-impl GroupCommit for PgGroupCommit {
-    async fn commit(&mut self, group: &[&Append]) -> Result<(Vec<Result<AppendResult>>, u64)> {
-        let connection = match &mut self.connection {
+impl PgGroupCommit {
+    async fn connection(&mut self) -> Result<&mut AnyConnection> {
+        Ok(match &mut self.connection {
             Some(connection) => connection,
-            slot => slot.insert(PgConnection::connect_with(&self.options).await?),
-        };
-        let outcome = commit_group(connection, group).await;
+            slot => {
+                let mut connection = AnyConnection::connect(&self.url).await?;
+                sqlx::raw_sql(WRITER_SESSION)
+                    .execute(&mut connection)
+                    .await?;
+                slot.insert(connection)
+            }
+        })
+    }
+
+    async fn attempt(&mut self, group: &[&Append]) -> Result<(Vec<Result<AppendResult>>, u64)> {
+        let hook = self.inline.get().cloned();
+        let connection = self.connection().await?;
+        let outcome = commit_group(connection, group, hook.as_deref()).await;
         if outcome.is_err() {
-            self.connection = None;
+            // A rollback on a broken connection fails too: then drop it.
+            if sqlx::raw_sql("ROLLBACK")
+                .execute(&mut *connection)
+                .await
+                .is_err()
+            {
+                self.connection = None;
+            }
         }
         outcome
     }
 }
 
+#[async_trait]
+impl GroupCommit for PgGroupCommit {
+    async fn commit(&mut self, group: &[&Append]) -> Result<(Vec<Result<AppendResult>>, u64)> {
+        match self.attempt(group).await {
+            Err(error) if error.is_connection_failure() => {
+                // The group may or may not have committed before the
+                // connection failed. Trying it again on a new connection
+                // settles it: appends that committed are recognized by their
+                // event ids and answered with their original positions.
+                tracing::warn!(error = %error, "the writer's connection failed; retrying the group once");
+                self.connection = None;
+                self.attempt(group).await
+            }
+            outcome => outcome,
+        }
+    }
+}
+
 /// Reads everything a group can touch in one statement. It must run after
 /// the lock is taken, as a statement of its own: a READ COMMITTED statement
-/// sees what was committed when it started.
+/// sees what was committed when it started. Keys travel as JSON (`$1`
+/// streams, `$2` retry probes `[stream, first, last, [ids]]`, `$3` claims).
 const READ_SNAPSHOT: &str = "SELECT
     (SELECT COALESCE(MAX(position), 0) FROM events) AS head,
     (SELECT COALESCE(json_agg(json_build_array(s.stream,
         (SELECT MAX(e.revision) FROM events e WHERE e.stream = s.stream))), '[]')
-        FROM UNNEST($1::text[]) AS s(stream))::text AS streams,
+        FROM jsonb_array_elements_text($1::jsonb) AS s(stream))::text AS streams,
     (SELECT COALESCE(json_agg(json_build_array(e.event_id, e.stream, e.revision, e.position)), '[]')
-        FROM UNNEST($2::text[], $3::bigint[], $4::bigint[]) WITH ORDINALITY AS p(stream, first, last, probe)
-        JOIN events e ON e.stream = p.stream AND e.revision BETWEEN p.first AND p.last
-        WHERE e.event_id IN (SELECT i.id FROM UNNEST($5::uuid[], $6::bigint[]) AS i(id, probe)
-                             WHERE i.probe = p.probe))::text AS stored,
+        FROM jsonb_array_elements($2::jsonb) AS p(probe)
+        JOIN events e ON e.stream = p.probe ->> 0
+            AND e.revision BETWEEN (p.probe ->> 1)::bigint AND (p.probe ->> 2)::bigint
+        WHERE e.event_id IN (SELECT i::uuid FROM jsonb_array_elements_text(p.probe -> 3) AS i))::text AS stored,
     (SELECT COALESCE(json_agg(json_build_array(c.kind, c.value, c.stream)), '[]')
-        FROM UNNEST($7::text[], $8::text[]) AS j(kind, value)
-        JOIN event_claims c ON c.kind = j.kind AND c.value = j.value)::text AS holders";
+        FROM jsonb_array_elements($3::jsonb) AS j(claim)
+        JOIN event_claims c ON c.kind = j.claim ->> 0 AND c.value = j.claim ->> 1)::text AS holders";
 
 /// Writes the plan and announces the new head, in one statement. Released
 /// and taken claims are disjoint, so the two claim statements cannot meet.
+/// Events are inserted in position order: the log accepts only the next one.
 const WRITE_PLAN: &str = "WITH appended AS (
     INSERT INTO events (position, event_id, stream, revision, event_type, data, metadata, recorded_at)
-    SELECT r.*, clock_timestamp() FROM UNNEST($1::bigint[], $2::uuid[], $3::text[], $4::bigint[],
-                                               $5::text[], $6::jsonb[], $7::jsonb[]) AS r
+    SELECT (r.event ->> 0)::bigint, (r.event ->> 1)::uuid, r.event ->> 2, (r.event ->> 3)::bigint,
+           r.event ->> 4, r.event -> 5, r.event -> 6, $4::timestamptz
+    FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS r(event, n) ORDER BY r.n
     RETURNING 1
 ), released AS (
-    DELETE FROM event_claims c USING UNNEST($8::text[], $9::text[]) AS j(kind, value)
-    WHERE c.kind = j.kind AND c.value = j.value
+    DELETE FROM event_claims c USING jsonb_array_elements($2::jsonb) AS j(claim)
+    WHERE c.kind = j.claim ->> 0 AND c.value = j.claim ->> 1
     RETURNING 1
 ), taken AS (
     INSERT INTO event_claims (kind, value, stream)
-    SELECT * FROM UNNEST($10::text[], $11::text[], $12::text[])
+    SELECT j.claim ->> 0, j.claim ->> 1, j.claim ->> 2 FROM jsonb_array_elements($3::jsonb) AS j(claim)
     ON CONFLICT (kind, value) DO UPDATE SET stream = EXCLUDED.stream
     RETURNING 1
 )
-SELECT pg_notify($13, $14) WHERE cardinality($1::bigint[]) > 0";
+SELECT pg_notify($5, $6) WHERE jsonb_array_length($1::jsonb) > 0";
 
 async fn commit_group(
-    connection: &mut PgConnection,
+    connection: &mut AnyConnection,
     group: &[&Append],
+    hook: Option<&dyn InlineHook>,
 ) -> Result<(Vec<Result<AppendResult>>, u64)> {
     let keys = Keys::of(group);
     // One round trip opens the transaction and waits for the lock: from here
@@ -276,105 +345,85 @@ async fn commit_group(
     )))
     .execute(&mut *connection)
     .await?;
+    let probes: Vec<Value> = keys
+        .probes
+        .iter()
+        .map(|p| serde_json::json!([p.stream, p.first, p.last, p.ids]))
+        .collect();
+    let claims: Vec<[&str; 2]> = keys
+        .claims
+        .iter()
+        .map(|c| [c.kind.as_str(), c.value.as_str()])
+        .collect();
     let row = sqlx::query(READ_SNAPSHOT)
-        .bind(&keys.streams)
-        .bind(keys.probes.iter().map(|p| p.stream).collect::<Vec<_>>())
-        .bind(
-            keys.probes
-                .iter()
-                .map(|p| p.first as i64)
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            keys.probes
-                .iter()
-                .map(|p| p.last as i64)
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            keys.probes
-                .iter()
-                .flat_map(|p| p.ids.iter().copied())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            (1i64..)
-                .zip(&keys.probes)
-                .flat_map(|(probe, p)| std::iter::repeat_n(probe, p.ids.len()))
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            keys.claims
-                .iter()
-                .map(|c| c.kind.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            keys.claims
-                .iter()
-                .map(|c| c.value.as_str())
-                .collect::<Vec<_>>(),
-        )
+        .bind(serde_json::json!(keys.streams).to_string())
+        .bind(Value::Array(probes).to_string())
+        .bind(serde_json::json!(claims).to_string())
         .fetch_one(&mut *connection)
         .await?;
     let snapshot = Snapshot::from_json(
         row.try_get("head")?,
-        row.try_get("streams")?,
-        row.try_get("stored")?,
-        row.try_get("holders")?,
+        &row.try_get::<String, _>("streams")?,
+        &row.try_get::<String, _>("stored")?,
+        &row.try_get::<String, _>("holders")?,
     )?;
+    let head_before = snapshot.head;
     let plan = plan(snapshot, group);
+    let recorded_at = crate::event::now();
     if !(plan.events.is_empty() && plan.released.is_empty() && plan.taken.is_empty()) {
-        let events = &plan.events;
-        sqlx::query(WRITE_PLAN)
-            .bind(events.iter().map(|e| e.position as i64).collect::<Vec<_>>())
-            .bind(events.iter().map(|e| e.event.id).collect::<Vec<_>>())
-            .bind(events.iter().map(|e| e.stream).collect::<Vec<_>>())
-            .bind(events.iter().map(|e| e.revision as i64).collect::<Vec<_>>())
-            .bind(
-                events
-                    .iter()
-                    .map(|e| e.event.event_type.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(events.iter().map(|e| &e.event.data).collect::<Vec<_>>())
-            .bind(events.iter().map(|e| &e.event.metadata).collect::<Vec<_>>())
-            .bind(
-                plan.released
-                    .iter()
-                    .map(|c| c.kind.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                plan.released
-                    .iter()
-                    .map(|c| c.value.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                plan.taken
-                    .iter()
-                    .map(|(c, _)| c.kind.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                plan.taken
-                    .iter()
-                    .map(|(c, _)| c.value.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                plan.taken
-                    .iter()
-                    .map(|(_, stream)| stream.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(NOTIFY_CHANNEL)
-            .bind(plan.head().unwrap_or(0).to_string())
-            .execute(&mut *connection)
-            .await?;
+        write_plan(connection, &plan, recorded_at).await?;
+    }
+    if let Some(hook) = hook {
+        hook.apply(
+            connection,
+            head_before,
+            &plan.inline_batch(group, recorded_at),
+        )
+        .await?;
     }
     sqlx::raw_sql("COMMIT").execute(&mut *connection).await?;
-    let head = plan.head().unwrap_or(0);
+    let head = plan.head().unwrap_or(head_before);
     Ok((plan.outcomes, head))
+}
+
+async fn write_plan(
+    connection: &mut AnyConnection,
+    plan: &Plan<'_>,
+    recorded_at: DateTime<Utc>,
+) -> Result<()> {
+    let events: Vec<Value> = plan
+        .events
+        .iter()
+        .map(|e| {
+            serde_json::json!([
+                e.position,
+                e.event.id,
+                e.stream,
+                e.revision,
+                e.event.event_type,
+                e.event.data,
+                e.event.metadata
+            ])
+        })
+        .collect();
+    let released: Vec<[&str; 2]> = plan
+        .released
+        .iter()
+        .map(|c| [c.kind.as_str(), c.value.as_str()])
+        .collect();
+    let taken: Vec<[&str; 3]> = plan
+        .taken
+        .iter()
+        .map(|(c, stream)| [c.kind.as_str(), c.value.as_str(), stream.as_str()])
+        .collect();
+    sqlx::query(WRITE_PLAN)
+        .bind(Value::Array(events).to_string())
+        .bind(serde_json::json!(released).to_string())
+        .bind(serde_json::json!(taken).to_string())
+        .bind(crate::event::timestamp_text(recorded_at))
+        .bind(NOTIFY_CHANNEL)
+        .bind(plan.head().unwrap_or(0).to_string())
+        .execute(&mut *connection)
+        .await?;
+    Ok(())
 }

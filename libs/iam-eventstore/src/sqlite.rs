@@ -4,7 +4,9 @@
 //! lock, so other processes on the same file wait their turn); a small pool
 //! of connections reads. Groups are decided in memory and written with one
 //! statement per table, passing rows as a JSON array (`json_each`) so that
-//! the statement text, and its prepared plan, never change.
+//! the statement text, and its prepared plan, never change. The writer's
+//! connection goes through sqlx's `Any` driver, because the inline hook
+//! writes its read models on it with SQL text shared with PostgreSQL.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -18,17 +20,18 @@ use sqlx::sqlite::{
     SqliteRow, SqliteSynchronous,
 };
 use sqlx::types::Json;
-use sqlx::{Connection, Row};
+use sqlx::{AnyConnection, Connection, Row};
 use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::event::{
     Append, AppendResult, Direction, LOG_READ, RecordedEvent, StreamStart, clamp, stream_read,
 };
+use crate::inline::InlineHook;
 use crate::plan::{Keys, Plan, Snapshot, plan};
 use crate::store::{Backend, EventStore};
 use crate::subscription::Subscription;
-use crate::writer::{GroupCommit, Writer};
+use crate::writer::{GroupCommit, InlineSlot, Writer};
 use crate::{Error, Result};
 
 const MIGRATIONS_TABLE: &str = "iam_eventstore_migrations";
@@ -44,43 +47,55 @@ struct Inner {
     readers: SqlitePool,
     writer: Writer,
     head: watch::Sender<u64>,
+    inline: InlineSlot,
 }
 
 impl SqliteEventStore {
-    /// Opens (creating if needed) the database a `sqlite://PATH` URL names.
+    /// Opens (creating if needed) the database a `sqlite://PATH` URL names,
+    /// with the durability settings the log needs (WAL, `synchronous=FULL`).
     /// The folder of the file must exist.
     pub async fn open(url: &str) -> Result<Self> {
         let options = SqliteConnectOptions::from_str(url)
-            .map_err(|error| Error::InvalidUrl(error.to_string()))?;
-        Self::open_with(options).await
-    }
-
-    /// Opens the database `options` describe, with the durability settings
-    /// the log needs (WAL, `synchronous=FULL`) put on top.
-    pub async fn open_with(options: SqliteConnectOptions) -> Result<Self> {
-        let options = options
+            .map_err(|error| Error::InvalidUrl(error.to_string()))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10));
 
-        let mut writer = SqliteConnection::connect_with(&options).await?;
+        let mut migrating = SqliteConnection::connect_with(&options).await?;
         let mut migrator = sqlx::migrate!("./migrations/sqlite");
         migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
-        migrator.run(&mut writer).await?;
+        migrator.run(&mut migrating).await?;
+        let head_position = head(&mut migrating).await?;
+        migrating.close().await?;
 
-        let head_position = head(&mut writer).await?;
+        sqlx::any::install_default_drivers();
+        let mut writer = AnyConnection::connect(url).await?;
+        // The Any driver takes only the URL; the settings go by PRAGMA (WAL
+        // is already recorded in the file by the connection above).
+        sqlx::raw_sql("PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000")
+            .execute(&mut writer)
+            .await?;
+
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
             .await?;
         let (head, _) = watch::channel(head_position);
-        let writer = Writer::spawn(SqliteGroupCommit { connection: writer }, head.clone());
+        let inline = InlineSlot::default();
+        let writer = Writer::spawn(
+            SqliteGroupCommit {
+                connection: writer,
+                inline: inline.clone(),
+            },
+            head.clone(),
+        );
         Ok(Self {
             inner: Arc::new(Inner {
                 readers,
                 writer,
                 head,
+                inline,
             }),
         })
     }
@@ -107,6 +122,18 @@ impl EventStore for SqliteEventStore {
     #[tracing::instrument(skip_all, fields(stream = %append.stream, events = append.events.len()))]
     async fn submit(&self, append: Append) -> Result<AppendResult> {
         self.inner.writer.submit(append).await
+    }
+
+    async fn install_inline(&self, hook: Arc<dyn InlineHook>) -> Result<()> {
+        self.inner
+            .inline
+            .set(hook)
+            .map_err(|_| Error::InvalidAppend("an inline hook is already installed".into()))?;
+        self.inner.writer.sync().await
+    }
+
+    async fn sync_inline(&self) -> Result<()> {
+        self.inner.writer.sync().await
     }
 
     async fn read_stream(
@@ -174,7 +201,8 @@ fn recorded_event(row: &SqliteRow) -> Result<RecordedEvent> {
 }
 
 struct SqliteGroupCommit {
-    connection: SqliteConnection,
+    connection: AnyConnection,
+    inline: InlineSlot,
 }
 
 /// Takes the write lock, then reads everything the group can touch, in one
@@ -192,19 +220,26 @@ SELECT
     (SELECT json_group_array(json_array(c.kind, c.value, c.stream)) FROM json_each($3) j
         JOIN event_claims c ON c.kind = j.value ->> 0 AND c.value = j.value ->> 1) AS holders";
 
-/// Writes the plan and commits, in one hand-off. Rows travel as JSON arrays,
-/// so the statement text (and its prepared form) never changes.
-const WRITE_AND_COMMIT: &str = "INSERT INTO events
+/// Writes the plan. Rows travel as JSON arrays, so the statement text (and
+/// its prepared form) never changes.
+macro_rules! write_plan_sql {
+    () => {
+        "INSERT INTO events
     (position, event_id, stream, revision, event_type, data, metadata, recorded_at)
     SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, j.value ->> 3, j.value ->> 4,
            j.value -> 5, j.value -> 6, $4
-    FROM json_each($1) j;
+    FROM json_each($1) j ORDER BY j.key;
 DELETE FROM event_claims WHERE (kind, value) IN
     (SELECT j.value ->> 0, j.value ->> 1 FROM json_each($2) j);
 INSERT INTO event_claims (kind, value, stream)
     SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2 FROM json_each($3) j WHERE true
-    ON CONFLICT (kind, value) DO UPDATE SET stream = excluded.stream;
-COMMIT";
+    ON CONFLICT (kind, value) DO UPDATE SET stream = excluded.stream"
+    };
+}
+const WRITE: &str = write_plan_sql!();
+/// The same with the commit riding along, when there is no inline hook to
+/// run in between: one hand-off less.
+const WRITE_AND_COMMIT: &str = concat!(write_plan_sql!(), ";\nCOMMIT");
 
 #[async_trait]
 impl GroupCommit for SqliteGroupCommit {
@@ -238,16 +273,28 @@ impl SqliteGroupCommit {
             .bind(json!(keys.streams).to_string())
             .bind(Value::Array(probes).to_string())
             .bind(json!(claims).to_string())
-            .fetch_one(&mut self.connection)
-            .await?;
+            // Through the Any driver, `fetch_one` stops at BEGIN's empty
+            // result; the snapshot is the one row of the whole text.
+            .fetch_all(&mut self.connection)
+            .await?
+            .pop()
+            .ok_or(sqlx::Error::RowNotFound)?;
         let snapshot = Snapshot::from_json(
             row.try_get("head")?,
-            row.try_get("streams")?,
-            row.try_get("stored")?,
-            row.try_get("holders")?,
+            &row.try_get::<String, _>("streams")?,
+            &row.try_get::<String, _>("stored")?,
+            &row.try_get::<String, _>("holders")?,
         )?;
+        let head_before = snapshot.head;
         let plan = plan(snapshot, group);
-        sqlx::query(WRITE_AND_COMMIT)
+        let recorded_at = crate::event::now();
+        let hook = self.inline.get().cloned();
+        let statement = if hook.is_some() {
+            WRITE
+        } else {
+            WRITE_AND_COMMIT
+        };
+        sqlx::query(statement)
             .bind(event_rows(&plan).to_string())
             .bind(
                 json!(
@@ -267,10 +314,21 @@ impl SqliteGroupCommit {
                 )
                 .to_string(),
             )
-            .bind(Utc::now())
+            .bind(crate::event::timestamp_text(recorded_at))
             .execute(&mut self.connection)
             .await?;
-        let head = plan.head().unwrap_or(0);
+        if let Some(hook) = hook {
+            hook.apply(
+                &mut self.connection,
+                head_before,
+                &plan.inline_batch(group, recorded_at),
+            )
+            .await?;
+            sqlx::raw_sql("COMMIT")
+                .execute(&mut self.connection)
+                .await?;
+        }
+        let head = plan.head().unwrap_or(head_before);
         Ok((plan.outcomes, head))
     }
 }

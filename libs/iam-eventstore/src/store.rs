@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use crate::event::{
     Append, AppendResult, Direction, EventData, ExpectedRevision, RecordedEvent, StreamStart,
 };
+use crate::inline::InlineHook;
 use crate::subscription::Subscription;
 use crate::{Error, PostgresEventStore, Result, SqliteEventStore};
 
@@ -61,6 +62,15 @@ pub trait EventStore: Send + Sync + fmt::Debug {
     /// Appends as [`EventStore::append`] does, with the append's claims and
     /// releases committed in the same transaction.
     async fn submit(&self, append: Append) -> Result<AppendResult>;
+
+    /// Installs the hook that writes inline read models in every append's
+    /// transaction (once per store), then lets it catch up with the log.
+    async fn install_inline(&self, hook: Arc<dyn InlineHook>) -> Result<()>;
+
+    /// Lets the inline hook catch up with events appended without it (by
+    /// another process, or before it was installed): an empty transaction
+    /// under the append lock in which the hook runs.
+    async fn sync_inline(&self) -> Result<()>;
 
     /// Up to `limit` events of `stream`, from `start` in `direction`.
     /// A stream that does not exist reads as empty.

@@ -6,12 +6,14 @@
 //! backend, and answers each. While one group's transaction is being made
 //! durable, the next group gathers, so throughput grows with concurrency.
 
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::event::{Append, AppendResult};
+use crate::inline::InlineHook;
 use crate::{Error, Result};
 
 /// At most this many appends share one transaction.
@@ -24,21 +26,32 @@ const QUEUE_DEPTH: usize = 4096;
 /// A backend's way of writing one group of appends in one transaction.
 #[async_trait]
 pub(crate) trait GroupCommit: Send + 'static {
-    /// Decides and writes `group` in one durable transaction. Returns each
-    /// append's outcome and the log's head after the commit; an `Err` means
-    /// the transaction failed as a whole and nothing was written.
+    /// Decides and writes `group` in one durable transaction, together with
+    /// what the inline hook writes for it. Returns each append's outcome and
+    /// the log's head after the commit; an `Err` means the transaction failed
+    /// as a whole and nothing was written. An empty group writes no event
+    /// but still runs the inline hook (which catches up with the log).
     async fn commit(&mut self, group: &[&Append]) -> Result<(Vec<Result<AppendResult>>, u64)>;
 }
+
+/// Where a store keeps its inline hook, installed once, read by its writer.
+pub(crate) type InlineSlot = Arc<OnceLock<Arc<dyn InlineHook>>>;
 
 struct Request {
     append: Append,
     reply: oneshot::Sender<Result<AppendResult>>,
 }
 
+enum Job {
+    Append(Request),
+    /// Run the inline hook on an empty group (it catches up with the log).
+    Sync(oneshot::Sender<Result<()>>),
+}
+
 /// The handle through which appends reach the writer task.
 #[derive(Debug, Clone)]
 pub(crate) struct Writer {
-    requests: mpsc::Sender<Request>,
+    jobs: mpsc::Sender<Job>,
 }
 
 impl std::fmt::Debug for Request {
@@ -56,15 +69,24 @@ impl Writer {
         // Register the counters at zero so that they are exported before the first append.
         metrics::counter!("iam_eventstore_events_appended_total").increment(0);
         metrics::counter!("iam_eventstore_appends_total", "outcome" => "ok").increment(0);
-        let (requests, receiver) = mpsc::channel(QUEUE_DEPTH);
+        let (jobs, receiver) = mpsc::channel(QUEUE_DEPTH);
         tokio::spawn(run(committer, receiver, head));
-        Self { requests }
+        Self { jobs }
     }
 
     pub(crate) async fn submit(&self, append: Append) -> Result<AppendResult> {
         let (reply, answer) = oneshot::channel();
-        self.requests
-            .send(Request { append, reply })
+        self.jobs
+            .send(Job::Append(Request { append, reply }))
+            .await
+            .map_err(|_| Error::WriterStopped)?;
+        answer.await.map_err(|_| Error::WriterStopped)?
+    }
+
+    pub(crate) async fn sync(&self) -> Result<()> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job::Sync(reply))
             .await
             .map_err(|_| Error::WriterStopped)?;
         answer.await.map_err(|_| Error::WriterStopped)?
@@ -79,6 +101,7 @@ const GATHER_WINDOW: Duration = Duration::from_micros(200);
 struct Gathered {
     requests: Vec<Request>,
     events: usize,
+    sync: Option<oneshot::Sender<Result<()>>>,
 }
 
 impl Gathered {
@@ -86,6 +109,7 @@ impl Gathered {
         Self {
             events: first.append.event_count(),
             requests: vec![first],
+            sync: None,
         }
     }
 
@@ -93,25 +117,36 @@ impl Gathered {
         self.requests.len() >= MAX_GROUP_APPENDS || self.events >= MAX_GROUP_EVENTS
     }
 
-    /// Takes what is waiting in the queue, up to the bounds of a group.
-    fn drain(&mut self, receiver: &mut mpsc::Receiver<Request>) {
-        while !self.is_full() {
-            let Ok(request) = receiver.try_recv() else {
-                break;
-            };
-            self.events += request.append.event_count();
-            self.requests.push(request);
+    /// Takes what is waiting in the queue, up to the bounds of a group;
+    /// a sync request met on the way is kept for after the group.
+    fn drain(&mut self, receiver: &mut mpsc::Receiver<Job>) {
+        while !self.is_full() && self.sync.is_none() {
+            match receiver.try_recv() {
+                Ok(Job::Append(request)) => {
+                    self.events += request.append.event_count();
+                    self.requests.push(request);
+                }
+                Ok(Job::Sync(reply)) => self.sync = Some(reply),
+                Err(_) => break,
+            }
         }
     }
 }
 
 async fn run(
     mut committer: impl GroupCommit,
-    mut receiver: mpsc::Receiver<Request>,
+    mut receiver: mpsc::Receiver<Job>,
     head: watch::Sender<u64>,
 ) {
     let mut previous_group = 1;
-    while let Some(first) = receiver.recv().await {
+    while let Some(job) = receiver.recv().await {
+        let first = match job {
+            Job::Append(request) => request,
+            Job::Sync(reply) => {
+                let _ = reply.send(sync(&mut committer, &head).await);
+                continue;
+            }
+        };
         let mut gathered = Gathered::new(first);
         gathered.drain(&mut receiver);
         // Appenders that were answered a moment ago are about to send their
@@ -122,6 +157,7 @@ async fn run(
             let started = Instant::now();
             while gathered.requests.len() < previous_group
                 && !gathered.is_full()
+                && gathered.sync.is_none()
                 && started.elapsed() < GATHER_WINDOW
             {
                 tokio::task::yield_now().await;
@@ -132,39 +168,68 @@ async fn run(
         previous_group = requests.len();
         let group: Vec<&Append> = requests.iter().map(|request| &request.append).collect();
         metrics::histogram!("iam_eventstore_group_appends").record(group.len() as f64);
-        match committer.commit(&group).await {
-            Ok((outcomes, new_head)) => {
-                head.send_if_modified(|known| {
-                    let advanced = new_head > *known;
-                    *known = (*known).max(new_head);
-                    advanced
-                });
-                let mut appended = 0u64;
-                for (request, outcome) in requests.into_iter().zip(outcomes) {
-                    match &outcome {
-                        Ok(_) => {
-                            appended += request.append.event_count() as u64;
-                            metrics::counter!("iam_eventstore_appends_total", "outcome" => "ok")
-                                .increment(1);
-                        }
-                        Err(_) => {
-                            metrics::counter!("iam_eventstore_appends_total", "outcome" => "refused")
-                                .increment(1);
-                        }
-                    }
-                    // The caller may have given up waiting; its append stands all the same.
-                    let _ = request.reply.send(outcome);
+        let (outcomes, new_head) = commit_splitting(&mut committer, &group).await;
+        if let Some(new_head) = new_head {
+            advance(&head, new_head);
+        }
+        let mut appended = 0u64;
+        for (request, outcome) in requests.into_iter().zip(outcomes) {
+            let label = match &outcome {
+                Ok(_) => {
+                    appended += request.append.event_count() as u64;
+                    "ok"
                 }
-                metrics::counter!("iam_eventstore_events_appended_total").increment(appended);
-            }
-            Err(error) => {
-                tracing::error!(error = %error, appends = requests.len(), "group commit failed");
-                metrics::counter!("iam_eventstore_appends_total", "outcome" => "failed")
-                    .increment(requests.len() as u64);
-                for request in requests {
-                    let _ = request.reply.send(Err(error.clone()));
-                }
-            }
+                Err(error) if error.is_refusal() => "refused",
+                Err(_) => "failed",
+            };
+            metrics::counter!("iam_eventstore_appends_total", "outcome" => label).increment(1);
+            // The caller may have given up waiting; its append stands all the same.
+            let _ = request.reply.send(outcome);
+        }
+        metrics::counter!("iam_eventstore_events_appended_total").increment(appended);
+        if let Some(reply) = gathered.sync {
+            let _ = reply.send(sync(&mut committer, &head).await);
+        }
+    }
+}
+
+fn advance(head: &watch::Sender<u64>, new_head: u64) {
+    head.send_if_modified(|known| {
+        let advanced = new_head > *known;
+        *known = (*known).max(new_head);
+        advanced
+    });
+}
+
+/// Commits an empty group: the inline hook catches up with the log.
+async fn sync(committer: &mut impl GroupCommit, head: &watch::Sender<u64>) -> Result<()> {
+    let (_, new_head) = committer.commit(&[]).await?;
+    advance(head, new_head);
+    Ok(())
+}
+
+/// Commits `group`; when the transaction fails for a reason that may belong
+/// to one of its appends (the database or an inline projection refused a
+/// row), commits each half on its own, down to single appends, so that one
+/// append's failure never fails another's. Returns each append's outcome and
+/// the highest head committed, if any.
+async fn commit_splitting(
+    committer: &mut impl GroupCommit,
+    group: &[&Append],
+) -> (Vec<Result<AppendResult>>, Option<u64>) {
+    match committer.commit(group).await {
+        Ok((outcomes, head)) => (outcomes, Some(head)),
+        Err(error) if group.len() > 1 && error.may_belong_to_one_append() => {
+            tracing::warn!(error = %error, appends = group.len(), "group commit failed; splitting the group");
+            let (left, right) = group.split_at(group.len() / 2);
+            let (mut outcomes, left_head) = Box::pin(commit_splitting(committer, left)).await;
+            let (right_outcomes, right_head) = Box::pin(commit_splitting(committer, right)).await;
+            outcomes.extend(right_outcomes);
+            (outcomes, left_head.max(right_head))
+        }
+        Err(error) => {
+            tracing::error!(error = %error, appends = group.len(), "group commit failed");
+            (vec![Err(error); group.len()], None)
         }
     }
 }

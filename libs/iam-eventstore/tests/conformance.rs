@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use iam_eventstore::{
-    Append, Claim, Direction, Error, EventData, EventStore, ExpectedRevision, StreamStart,
+    Append, Backend, Claim, Direction, Error, EventData, EventStore, ExpectedRevision, InlineBatch,
+    InlineError, InlineHook, StreamStart,
 };
 use iam_test_databases::{Kind, TestDatabase};
 use serde_json::json;
@@ -36,6 +37,26 @@ impl Harness {
         iam_eventstore::connect(self.database.url())
             .await
             .expect("the store opens again")
+    }
+
+    async fn raw_sql_text(&self, sql: &str) -> Result<(), sqlx::Error> {
+        sqlx::any::install_default_drivers();
+        let mut connection = sqlx::AnyConnection::connect(self.database.url()).await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(&mut connection)
+            .await
+            .map(|_| ())
+    }
+
+    async fn count_rows(&self, sql: &str) -> i64 {
+        sqlx::any::install_default_drivers();
+        let mut connection = sqlx::AnyConnection::connect(self.database.url())
+            .await
+            .unwrap();
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_one(&mut connection)
+            .await
+            .unwrap()
     }
 
     async fn raw_sql(&self, sql: &'static str) -> Result<(), sqlx::Error> {
@@ -96,6 +117,9 @@ conformance!(
     streams_read_forwards_and_backwards_from_a_revision,
     read_all_pages_through_the_log,
     events_keep_their_data_metadata_and_time,
+    inserts_anywhere_but_the_next_position_are_refused_by_the_database,
+    an_append_the_database_refuses_does_not_fail_the_rest_of_its_group,
+    an_append_its_inline_hook_refuses_is_refused_alone_and_the_hook_sees_attachments,
 );
 
 async fn no_stream_is_accepted_for_a_new_stream_and_refused_for_an_existing_one(h: Harness) {
@@ -642,4 +666,171 @@ async fn events_keep_their_data_metadata_and_time(h: Harness) {
         read.recorded_at >= before
             && read.recorded_at <= chrono::Utc::now() + chrono::Duration::seconds(1)
     );
+}
+
+async fn inserts_anywhere_but_the_next_position_are_refused_by_the_database(h: Harness) {
+    h.store
+        .append("s", ExpectedRevision::NoStream, events(2))
+        .await
+        .unwrap();
+    let columns = "(position, event_id, stream, revision, event_type, data, metadata, recorded_at)";
+    let row = |position: u64, stream: &str, revision: u64| {
+        format!(
+            "({position}, '00000000-0000-0000-0000-00000000000{position}', '{stream}', {revision}, \
+             'Forged', '{{}}', '{{}}', '2026-01-01T00:00:00Z')"
+        )
+    };
+    let mut attempts = vec![
+        format!("INSERT INTO events {columns} VALUES {}", row(1, "t", 0)),
+        format!("INSERT INTO events {columns} VALUES {}", row(5, "t", 0)),
+    ];
+    attempts.extend(match h.store.backend() {
+        // REPLACE deletes the row it collides with, and SQLite fires no
+        // delete trigger for that: the insert itself must be refused.
+        Backend::Sqlite => vec![
+            format!("INSERT OR REPLACE INTO events {columns} VALUES {}", row(1, "s", 0)),
+            format!("INSERT OR REPLACE INTO events {columns} VALUES {}", row(3, "s", 0)),
+        ],
+        Backend::Postgres => vec![format!(
+            "INSERT INTO events {columns} VALUES {} ON CONFLICT (position) DO UPDATE SET event_type = 'Forged'",
+            row(1, "s", 0)
+        )],
+    });
+    for attempt in attempts {
+        let refused = h.raw_sql_text(&attempt).await;
+        assert!(refused.is_err(), "must be refused: {attempt}");
+    }
+    let log = h.store.read_all(1, 10).await.unwrap();
+    assert_eq!(log.len(), 2);
+    assert!(log.iter().all(|e| e.event_type != "Forged"));
+    // The next position is still open to the store itself.
+    let next = h
+        .store
+        .append("s", ExpectedRevision::Exact(1), events(1))
+        .await;
+    assert_eq!(next.unwrap().positions, Some((3, 3)));
+}
+
+async fn an_append_the_database_refuses_does_not_fail_the_rest_of_its_group(h: Harness) {
+    // PostgreSQL's jsonb refuses a NUL character; SQLite stores it. Either
+    // way, the other appends sent at the same moment (one group) commit.
+    let appends = (0..24).map(|i| {
+        let store = h.store.clone();
+        async move {
+            let data = if i == 7 {
+                json!({ "name": "nul\u{0}byte" })
+            } else {
+                json!({ "i": i })
+            };
+            let event = EventData::new(Uuid::new_v4(), "Happened", data);
+            store
+                .append(&format!("s-{i}"), ExpectedRevision::NoStream, vec![event])
+                .await
+        }
+    });
+    let outcomes = futures::future::join_all(appends).await;
+    for (i, outcome) in outcomes.iter().enumerate() {
+        if i != 7 {
+            assert!(outcome.is_ok(), "append {i}: {outcome:?}");
+        }
+    }
+    let expected = match h.store.backend() {
+        Backend::Sqlite => 24,
+        Backend::Postgres => {
+            assert!(outcomes[7].is_err());
+            23
+        }
+    };
+    assert_eq!(h.store.head_position().await.unwrap(), expected);
+    let positions: Vec<u64> = h
+        .store
+        .read_all(1, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.position)
+        .collect();
+    assert_eq!(positions, (1..=expected).collect::<Vec<_>>(), "gapless");
+}
+
+/// Counts events into a table of its own, refuses `Poison`, and records
+/// attachments.
+#[derive(Debug)]
+struct CountingHook;
+
+#[async_trait::async_trait]
+impl InlineHook for CountingHook {
+    async fn apply(
+        &self,
+        connection: &mut sqlx::AnyConnection,
+        _head_before: u64,
+        batch: &InlineBatch<'_>,
+    ) -> Result<(), InlineError> {
+        for event in &batch.events {
+            if event.event_type == "Poison" {
+                return Err(InlineError::Refused("poison".into()));
+            }
+            let attachment = batch
+                .attachment_at(event.position)
+                .map(|value| value.to_string());
+            sqlx::query("INSERT INTO hooked (position, attachment) VALUES ($1, $2)")
+                .bind(event.position as i64)
+                .bind(attachment)
+                .execute(&mut *connection)
+                .await
+                .map_err(|error| InlineError::Database(Arc::new(error)))?;
+        }
+        Ok(())
+    }
+}
+
+async fn an_append_its_inline_hook_refuses_is_refused_alone_and_the_hook_sees_attachments(
+    h: Harness,
+) {
+    h.raw_sql("CREATE TABLE hooked (position BIGINT PRIMARY KEY, attachment TEXT)")
+        .await
+        .unwrap();
+    h.store
+        .install_inline(Arc::new(CountingHook))
+        .await
+        .unwrap();
+    let appends = (0..16).map(|i| {
+        let store = h.store.clone();
+        async move {
+            let kind = if i == 5 { "Poison" } else { "Happened" };
+            let mut append = Append::new(
+                format!("s-{i}"),
+                ExpectedRevision::NoStream,
+                vec![event(kind)],
+            );
+            if i == 3 {
+                append = append.attach(json!({ "secret": "beside the log" }));
+            }
+            store.submit(append).await
+        }
+    });
+    let outcomes = futures::future::join_all(appends).await;
+    assert!(
+        matches!(outcomes[5], Err(Error::Inline(_))),
+        "{:?}",
+        outcomes[5]
+    );
+    assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 15);
+    assert_eq!(h.store.head_position().await.unwrap(), 15);
+    let log = h.store.read_all(1, 100).await.unwrap();
+    assert!(log.iter().all(|e| e.event_type != "Poison"));
+    assert!(
+        log.iter()
+            .all(|e| !e.data.to_string().contains("beside the log")
+                && !e.metadata.to_string().contains("beside the log")),
+        "an attachment never reaches the log"
+    );
+    let third = outcomes[3].as_ref().unwrap().last_position().unwrap();
+    let rows = h
+        .count_rows(&format!(
+            "SELECT COUNT(*) FROM hooked WHERE position = {third} AND attachment LIKE '%beside the log%'"
+        ))
+        .await;
+    assert_eq!(rows, 1);
+    assert_eq!(h.count_rows("SELECT COUNT(*) FROM hooked").await, 15);
 }

@@ -18,15 +18,19 @@
 
 mod database;
 mod error;
+mod inline;
 mod projector;
 pub mod read_models;
+mod rows;
 mod runner;
 mod verify;
 
 pub use database::ReadModels;
 pub use error::Error;
+pub use inline::InlineProjections;
 pub use projector::Projector;
-pub use runner::{ProjectorStatus, Runner, RunnerHandle, rebuild};
+pub use rows::execute_for_rows;
+pub use runner::{ProjectorStatus, Runner, RunnerHandle, rebuild, status_of};
 pub use verify::{Verification, verify};
 
 /// The crate's result type.

@@ -88,6 +88,27 @@ pub struct ProjectorStatus {
     pub lag: u64,
 }
 
+/// The checkpoint and lag of each projector of `names`, as the database
+/// records them: how inline projectors, and those that run in another
+/// process, are watched.
+pub async fn status_of(
+    store: &dyn EventStore,
+    read_models: &ReadModels,
+    names: impl IntoIterator<Item = &'static str>,
+) -> Result<Vec<ProjectorStatus>> {
+    let head = store.head_position().await?;
+    let mut status = Vec::new();
+    for name in names {
+        let checkpoint = load_checkpoint(read_models, name).await?;
+        status.push(ProjectorStatus {
+            name,
+            checkpoint,
+            lag: head.saturating_sub(checkpoint),
+        });
+    }
+    Ok(status)
+}
+
 /// The running projectors. Dropping the handle stops them.
 #[derive(Debug)]
 pub struct RunnerHandle {
@@ -287,7 +308,10 @@ async fn apply_batch(
         return Ok(Applied::Done(expected));
     };
     let mut tx = begin(read_models).await?;
-    projector.apply(&mut tx, events).await?;
+    // The checkpoint moves first: its row lock makes another process that
+    // applies the same batch wait for this transaction and then find the
+    // checkpoint moved, so it never applies the batch a second time (where
+    // plain inserts would fail on the rows this one wrote).
     let moved = sqlx::query(
         "UPDATE projection_checkpoints SET position = $1 WHERE name = $2 AND position = $3",
     )
@@ -302,6 +326,7 @@ async fn apply_batch(
         let position = load_checkpoint(read_models, projector.name()).await?;
         return Ok(Applied::Superseded(position));
     }
+    projector.apply(&mut tx, events).await?;
     tx.commit().await?;
     Ok(Applied::Done(last.position))
 }

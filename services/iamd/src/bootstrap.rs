@@ -11,7 +11,7 @@ use iam_domain::user::{NewUser, UserCommand};
 use iam_domain::{OrgId, OrgKind, UserId};
 use iam_eventstore::Claim;
 
-use crate::commands::{Cause, run_org_command, run_user_command};
+use crate::commands::{Cause, create_user, run_org_command};
 use crate::configuration::Bootstrap;
 use crate::credentials;
 use crate::error::ApiError;
@@ -46,8 +46,6 @@ pub async fn bootstrap_database(
 
 /// Creates the provider and its administrator when the store has none.
 pub async fn run(state: &AppState, settings: &Bootstrap) -> anyhow::Result<Outcome> {
-    let head = state.store.head_position().await?;
-    state.projections.wait_for(head).await?;
     if state.read_models.provider().await?.is_some() {
         return Ok(Outcome::AlreadyDone);
     }
@@ -99,14 +97,14 @@ pub async fn run(state: &AppState, settings: &Bootstrap) -> anyhow::Result<Outco
         roles: vec!["Provider Administrator".into()],
         with_password: true,
     };
-    run_user_command(
+    create_user(
         state,
-        id,
         UserCommand::Create {
             user,
             at: chrono::Utc::now(),
         },
         &cause,
+        Some(hash),
     )
     .await
     .map_err(|error| {
@@ -115,7 +113,6 @@ pub async fn run(state: &AppState, settings: &Bootstrap) -> anyhow::Result<Outco
             error,
         )
     })?;
-    credentials::set_password(&state.read_models, &id.to_string(), &hash).await?;
     Ok(Outcome::Created {
         admin,
         generated_password: generated.then_some(password),

@@ -1,9 +1,9 @@
-//! Handling a command: load the aggregate from its stream, decide, append
-//! the events with the expected revision (and the userName claim), then wait
-//! until the read models include them, so that the answer and the caller's
-//! next read agree (read-your-writes).
-
-use std::time::Duration;
+//! Handling a command: load the aggregate from its stream (creating loads
+//! nothing: the stream cannot exist yet), decide, and append the events with
+//! the expected revision (and the userName claim). The read models are
+//! written inline, in the append's transaction, so once the append is
+//! answered the caller's next read sees it (read-your-writes), and the answer
+//! itself is built from what was decided and appended.
 
 use iam_domain::organization::{self, OrgCommand, OrgEvent, Organization};
 use iam_domain::token::{self, Token, TokenCommand, TokenEvent};
@@ -18,8 +18,8 @@ use crate::startup::AppState;
 
 /// The claim kind that keeps user names unique (lower-cased).
 pub(crate) const USER_NAME_CLAIM: &str = "userName";
-/// How long a write waits for the read models before it answers anyway.
-const VISIBILITY_WAIT: Duration = Duration::from_secs(30);
+/// The attachment key of a password hash, for the credentials hook.
+pub(crate) const PASSWORD_HASH: &str = "passwordHash";
 
 /// Who caused a change, recorded in the metadata of its events.
 #[derive(Debug, Clone, Default)]
@@ -102,37 +102,90 @@ pub(crate) async fn load_organization(
     load(state, &id.stream(), organization::apply).await
 }
 
-/// Decides and appends a user command; returns the events (none when
-/// nothing changed). Creating claims the user name; deleting releases it.
+/// What a user command wrote: its events (none when nothing changed) and
+/// the stream's revision after it (the user's new ETag).
+#[derive(Debug)]
+pub(crate) struct UserWritten {
+    pub(crate) events: Vec<UserEvent>,
+    pub(crate) revision: Option<u64>,
+}
+
+/// Creates a user: decides on a stream that cannot exist yet (its id is
+/// new), claims the user name, and hands the password hash, if any, to the
+/// credentials hook in the same transaction.
+pub(crate) async fn create_user(
+    state: &AppState,
+    command: UserCommand,
+    cause: &Cause,
+    password_hash: Option<String>,
+) -> Result<UserWritten, ApiError> {
+    let events = user::decide(None, command)?;
+    let Some(UserEvent::UserCreated { id, user_name, .. }) = events.first() else {
+        return Err(ApiError::internal(anyhow::anyhow!(
+            "creating a user decided no UserCreated event"
+        )));
+    };
+    let id = *id;
+    let name = UserName::parse(user_name).map_err(iam_domain::DomainError::from)?;
+    let mut append = append_of(id.stream(), None, &events, UserEvent::event_type, cause)?
+        .claim(Claim::new(USER_NAME_CLAIM, name.canonical()));
+    if let Some(hash) = password_hash {
+        append = append.attach(json!({ PASSWORD_HASH: hash }));
+    }
+    let result = state.store.submit(append).await?;
+    Ok(UserWritten {
+        events,
+        revision: result.revision,
+    })
+}
+
+/// Decides and appends a user command. With `if_match`, the append expects
+/// exactly that revision: a change committed since the caller read the user
+/// is 412, never a lost update. Deleting releases the user name.
 pub(crate) async fn run_user_command(
     state: &AppState,
     id: UserId,
     command: UserCommand,
     cause: &Cause,
-) -> Result<Vec<UserEvent>, ApiError> {
+    if_match: Option<u64>,
+) -> Result<UserWritten, ApiError> {
     let (current, revision) = load_user(state, id).await?;
+    if if_match.is_some_and(|expected| revision != Some(expected)) {
+        return Err(changed_since_read(revision));
+    }
     let events = user::decide(current.as_ref(), command)?;
     if events.is_empty() {
-        return Ok(events);
+        return Ok(UserWritten { events, revision });
     }
     let mut append = append_of(id.stream(), revision, &events, UserEvent::event_type, cause)?;
-    for event in &events {
-        match event {
-            UserEvent::UserCreated { user_name, .. } => {
-                let name = UserName::parse(user_name).map_err(iam_domain::DomainError::from)?;
-                append = append.claim(Claim::new(USER_NAME_CLAIM, name.canonical()));
-            }
-            UserEvent::UserDeleted { .. } => {
-                if let Some(user) = &current {
-                    append =
-                        append.release(Claim::new(USER_NAME_CLAIM, user.user_name.canonical()));
-                }
-            }
-            _ => {}
-        }
+    if events
+        .iter()
+        .any(|event| matches!(event, UserEvent::UserDeleted { .. }))
+        && let Some(user) = &current
+    {
+        append = append.release(Claim::new(USER_NAME_CLAIM, user.user_name.canonical()));
     }
-    submit(state, append).await?;
-    Ok(events)
+    match state.store.submit(append).await {
+        Err(iam_eventstore::Error::WrongExpectedVersion { current, .. }) if if_match.is_some() => {
+            Err(changed_since_read(current))
+        }
+        Err(error) => Err(error.into()),
+        Ok(result) => Ok(UserWritten {
+            events,
+            revision: result.revision,
+        }),
+    }
+}
+
+/// 412: the user changed since the caller read it.
+fn changed_since_read(revision: Option<u64>) -> ApiError {
+    let now = revision.map_or_else(|| "gone".to_owned(), |r| format!("\"{r}\""));
+    ApiError::new(
+        actix_web::http::StatusCode::PRECONDITION_FAILED,
+        format!(
+            "The user has changed since you read it (its ETag is now {now}); read it again and retry."
+        ),
+    )
 }
 
 /// A token as its stream leaves it, and the stream's revision.
@@ -168,10 +221,7 @@ pub(crate) async fn run_token_command(
         match state.store.submit(append).await {
             Err(iam_eventstore::Error::WrongExpectedVersion { .. }) => continue,
             Err(error) => return Err(error.into()),
-            Ok(result) => {
-                wait_until_visible(state, result.last_position()).await;
-                return Ok(events);
-            }
+            Ok(_) => return Ok(events),
         }
     }
 }
@@ -193,7 +243,7 @@ pub(crate) async fn run_org_command(
     for claim in claims {
         append = append.claim(claim);
     }
-    submit(state, append).await?;
+    state.store.submit(append).await?;
     Ok(events)
 }
 
@@ -212,25 +262,4 @@ fn append_of<E: Serialize>(
         .collect::<Result<Vec<_>, _>>()?;
     let expected = revision.map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact);
     Ok(Append::new(stream, expected, data))
-}
-
-/// Appends, then waits until the read models include the append.
-async fn submit(state: &AppState, append: Append) -> Result<(), ApiError> {
-    let result = state.store.submit(append).await?;
-    wait_until_visible(state, result.last_position()).await;
-    Ok(())
-}
-
-/// Waits until the read models include `position` (or a generous bound passes).
-async fn wait_until_visible(state: &AppState, position: Option<u64>) {
-    if let Some(position) = position {
-        let visible =
-            tokio::time::timeout(VISIBILITY_WAIT, state.projections.wait_for(position)).await;
-        if !matches!(visible, Ok(Ok(()))) {
-            tracing::warn!(
-                position,
-                "the read models did not catch up with a write in time"
-            );
-        }
-    }
 }

@@ -10,8 +10,14 @@ use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use iam_eventstore::Backend;
-use iam_projections::ReadModels;
+use std::collections::HashMap;
+
+use iam_eventstore::{Backend, InlineBatch, InlineError, InlineHook};
+use iam_projections::{InlineProjections, ReadModels, execute_for_rows};
+use serde_json::{Value, json};
+use sqlx::AnyConnection;
+
+use crate::commands::PASSWORD_HASH;
 use sha2::{Digest, Sha256};
 
 const MIGRATIONS_TABLE: &str = "iamd_migrations";
@@ -78,23 +84,6 @@ pub(crate) async fn verify_password(password: String, hash: Option<String>) -> b
     .unwrap_or(false)
 }
 
-/// Stores (or replaces) a user's password hash.
-pub(crate) async fn set_password(
-    read_models: &ReadModels,
-    user_id: &str,
-    hash: &str,
-) -> anyhow::Result<()> {
-    sqlx::query(
-        "INSERT INTO credentials (user_id, password_hash) VALUES ($1, $2) \
-         ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash",
-    )
-    .bind(user_id.to_owned())
-    .bind(hash.to_owned())
-    .execute(read_models.pool())
-    .await?;
-    Ok(())
-}
-
 /// A user's password hash, if it has one.
 pub(crate) async fn password_hash(
     read_models: &ReadModels,
@@ -108,17 +97,84 @@ pub(crate) async fn password_hash(
     )
 }
 
-/// Removes a deleted user's password and ends its sessions.
-pub(crate) async fn forget_user(read_models: &ReadModels, user_id: &str) -> anyhow::Result<()> {
-    sqlx::query("DELETE FROM credentials WHERE user_id = $1")
-        .bind(user_id.to_owned())
-        .execute(read_models.pool())
-        .await?;
-    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
-        .bind(user_id.to_owned())
-        .execute(read_models.pool())
-        .await?;
-    Ok(())
+/// The service's inline hook: the read-model projectors, then the
+/// credentials beside the log, all in the append's transaction. A password
+/// hash reaches it as the append's attachment, never through the log; a
+/// deleted user's password and sessions go with the deletion.
+#[derive(Debug)]
+pub(crate) struct ServiceInline {
+    pub(crate) projections: InlineProjections,
+}
+
+#[async_trait::async_trait]
+impl InlineHook for ServiceInline {
+    async fn apply(
+        &self,
+        connection: &mut AnyConnection,
+        head_before: u64,
+        batch: &InlineBatch<'_>,
+    ) -> Result<(), InlineError> {
+        InlineHook::apply(&self.projections, connection, head_before, batch).await?;
+        write_credentials(connection, batch)
+            .await
+            .map_err(|error| match error {
+                iam_projections::Error::Database(error) => InlineError::Database(error),
+                other => InlineError::Refused(other.to_string()),
+            })
+    }
+}
+
+async fn write_credentials(
+    connection: &mut AnyConnection,
+    batch: &InlineBatch<'_>,
+) -> iam_projections::Result<()> {
+    let mut hashes: HashMap<&str, &str> = HashMap::new();
+    let mut forgotten = Vec::new();
+    for event in &batch.events {
+        let Some(user) = event.stream.strip_prefix("user-") else {
+            continue;
+        };
+        match event.event_type.as_str() {
+            "UserCreated" | "UserPasswordSet" => {
+                if let Some(hash) = batch
+                    .attachment_at(event.position)
+                    .and_then(|attachment| attachment.get(PASSWORD_HASH))
+                    .and_then(Value::as_str)
+                {
+                    hashes.insert(user, hash);
+                }
+            }
+            "UserDeleted" => {
+                hashes.remove(user);
+                forgotten.push(json!({ "id": user }));
+            }
+            _ => {}
+        }
+    }
+    let set: Vec<Value> = hashes
+        .into_iter()
+        .map(|(user, hash)| json!({ "user": user, "hash": hash }))
+        .collect();
+    execute_for_rows(
+        connection,
+        "INSERT INTO credentials (user_id, password_hash) \
+         SELECT j.value ->> 'user', j.value ->> 'hash' FROM {rows} WHERE true \
+         ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash",
+        set,
+    )
+    .await?;
+    execute_for_rows(
+        connection,
+        "DELETE FROM credentials WHERE user_id IN (SELECT j.value ->> 'id' FROM {rows})",
+        forgotten.clone(),
+    )
+    .await?;
+    execute_for_rows(
+        connection,
+        "DELETE FROM sessions WHERE user_id IN (SELECT j.value ->> 'id' FROM {rows})",
+        forgotten,
+    )
+    .await
 }
 
 /// Opens a session for `user_id`; returns the token (shown once, in the

@@ -11,7 +11,7 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use iam_eventstore::{Backend, EventStore};
 use iam_projections::read_models::{OrganizationsProjector, TokensProjector, UsersProjector};
-use iam_projections::{ReadModels, Runner, RunnerHandle};
+use iam_projections::{InlineProjections, ProjectorStatus, ReadModels, Runner, RunnerHandle};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tracing_actix_web::TracingLogger;
 
@@ -29,7 +29,9 @@ pub struct AppState {
     pub session_ttl: std::time::Duration,
     /// The length of a token lifetime day.
     pub token_day: std::time::Duration,
-    /// The running projectors (`wait_for`, lag).
+    /// The projectors that run inline, in the append's transaction.
+    pub inline: InlineProjections,
+    /// The projectors that follow the log (none yet: the audit index comes next).
     pub projections: RunnerHandle,
     /// Rendering of `/metrics`.
     pub prometheus: PrometheusHandle,
@@ -47,10 +49,19 @@ impl AppState {
             .await
             .context("IAM_DATABASE_URL: cannot open the read models")?;
         crate::credentials::migrate(&read_models).await?;
+        let inline = InlineProjections::new(vec![
+            Arc::new(OrganizationsProjector),
+            Arc::new(UsersProjector),
+            Arc::new(TokensProjector),
+        ]);
+        // Installing the hook also catches the read models up with the log.
+        store
+            .install_inline(Arc::new(crate::credentials::ServiceInline {
+                projections: inline.clone(),
+            }))
+            .await
+            .context("bringing the read models up to date with the log")?;
         let projections = Runner::new(store.clone(), read_models.clone())
-            .with(OrganizationsProjector)
-            .with(UsersProjector)
-            .with(TokensProjector)
             .start()
             .await
             .context("starting the projectors")?;
@@ -59,10 +70,21 @@ impl AppState {
             read_models,
             session_ttl: settings.session_ttl,
             token_day: settings.token_day,
+            inline,
             projections,
             prometheus,
             ready_max_lag: settings.ready_max_lag,
         }))
+    }
+}
+
+impl AppState {
+    /// The checkpoint and lag of every projector, inline and following.
+    pub async fn projection_status(&self) -> iam_projections::Result<Vec<ProjectorStatus>> {
+        let names = self.inline.projectors().iter().map(|p| p.name());
+        let mut status = iam_projections::status_of(&*self.store, &self.read_models, names).await?;
+        status.extend(self.projections.status().await?);
+        Ok(status)
     }
 }
 

@@ -17,7 +17,7 @@ pub(crate) async fn healthz() -> HttpResponse {
 #[utoipa::path(tag = "operations", responses((status = 200, description = "Ready"), (status = 503, description = "The store does not answer, or projections lag")))]
 #[get("/readyz")]
 pub(crate) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let status = match state.projections.status().await {
+    let status = match state.projection_status().await {
         Ok(status) => status,
         Err(error) => {
             tracing::warn!(error = %error, "readiness: the store does not answer");
@@ -49,7 +49,7 @@ pub(crate) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 #[utoipa::path(tag = "operations", responses((status = 200, description = "Prometheus text", content_type = "text/plain")))]
 #[get("/metrics")]
 pub(crate) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    if let Ok(status) = state.projections.status().await {
+    if let Ok(status) = state.projection_status().await {
         let mut max_lag = 0;
         for projector in status {
             max_lag = max_lag.max(projector.lag);

@@ -8,7 +8,7 @@ use iam_domain::policy::{UserAction, may_manage_users};
 use iam_domain::user::{NewUser, UserCommand};
 use iam_scim::vca::UserRequest;
 
-use super::{cause, check_schemas, required, role_names, user_response};
+use super::{cause, check_schemas, required, role_names, row_after, user_response};
 use crate::caller::Caller;
 use crate::credentials;
 use crate::error::ApiError;
@@ -71,21 +71,11 @@ pub(crate) async fn create(
         user: new_user,
         at: chrono::Utc::now(),
     };
-    crate::commands::run_user_command(&state, id, command, &cause(&caller, &request_id)).await?;
-    if let Some(hash) = password_hash {
-        credentials::set_password(&state.read_models, &id.to_string(), &hash)
-            .await
-            .map_err(ApiError::internal)?;
-    }
-    let row = state
-        .read_models
-        .user(&id.to_string())
-        .await?
-        .ok_or_else(|| {
-            ApiError::internal(anyhow::anyhow!(
-                "user {id} is not in the read model after its creation"
-            ))
-        })?;
+    let written =
+        crate::commands::create_user(&state, command, &cause(&caller, &request_id), password_hash)
+            .await?;
+    let row = row_after(None, &written.events, written.revision)
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("creating user {id} decided no user")))?;
     let mut response = user_response(StatusCode::CREATED, &row);
     if let Ok(location) = HeaderValue::from_str(&format!("/api/iam/Users/{id}")) {
         response.headers_mut().insert(header::LOCATION, location);

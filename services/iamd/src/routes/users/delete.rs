@@ -8,7 +8,6 @@ use iam_domain::user::UserCommand;
 
 use super::{cause, visible_user};
 use crate::caller::Caller;
-use crate::credentials;
 use crate::error::ApiError;
 use crate::request_id::RequestId;
 use crate::startup::AppState;
@@ -52,7 +51,8 @@ pub(crate) async fn delete(
     let command = UserCommand::Delete {
         at: chrono::Utc::now(),
     };
-    crate::commands::run_user_command(&state, id, command, &cause(&caller, &request_id)).await?;
+    crate::commands::run_user_command(&state, id, command, &cause(&caller, &request_id), None)
+        .await?;
     // Its tokens are revoked with it, wherever they are scoped.
     let now = chrono::Utc::now();
     for token in state
@@ -70,8 +70,5 @@ pub(crate) async fn delete(
             .await?;
         }
     }
-    credentials::forget_user(&state.read_models, &row.id)
-        .await
-        .map_err(ApiError::internal)?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -8,6 +8,7 @@ pub(crate) mod replace;
 
 use actix_web::HttpResponse;
 use actix_web::http::header::{self, HeaderValue};
+use iam_domain::user::UserEvent;
 use iam_domain::{OrgId, OrgKind, Role, UserId};
 use iam_projections::read_models::UserRow;
 use iam_scim::vca::{self, Meta, RoleView, Roles, ServiceGroupIds, UserRequest};
@@ -49,6 +50,77 @@ pub(crate) fn view(row: &UserRow, as_owner: bool) -> vca::User {
         tos_accepted: false,
         user_name: row.user_name.clone(),
     }
+}
+
+/// The user's row after `events`, built from what a write decided rather
+/// than read back: the answer to a write. `revision` is the append's.
+pub(crate) fn row_after(
+    mut row: Option<UserRow>,
+    events: &[UserEvent],
+    revision: Option<u64>,
+) -> Option<UserRow> {
+    for event in events {
+        if let UserEvent::UserCreated {
+            id,
+            organization,
+            user_name,
+            email,
+            given_name,
+            family_name,
+            state,
+            roles,
+            at,
+        } = event
+        {
+            row = Some(UserRow {
+                id: id.to_string(),
+                organization_id: organization.to_string(),
+                user_name: user_name.trim().to_owned(),
+                email: email.clone(),
+                given_name: given_name.clone(),
+                family_name: family_name.clone(),
+                state: state.as_str().to_owned(),
+                roles: roles.clone(),
+                created_at: at.timestamp_millis(),
+                modified_at: at.timestamp_millis(),
+                revision: 0,
+            });
+            continue;
+        }
+        let Some(current) = row.as_mut() else {
+            continue;
+        };
+        match event {
+            UserEvent::UserCreated { .. } => {}
+            UserEvent::UserEmailChanged { email, at } => {
+                current.email = email.clone();
+                current.modified_at = at.timestamp_millis();
+            }
+            UserEvent::UserRenamed {
+                given_name,
+                family_name,
+                at,
+            } => {
+                current.given_name = given_name.clone();
+                current.family_name = family_name.clone();
+                current.modified_at = at.timestamp_millis();
+            }
+            UserEvent::UserStateChanged { state, at } => {
+                current.state = state.as_str().to_owned();
+                current.modified_at = at.timestamp_millis();
+            }
+            UserEvent::UserRolesChanged { roles, at } => {
+                current.roles = roles.clone();
+                current.modified_at = at.timestamp_millis();
+            }
+            UserEvent::UserPasswordSet { at } => current.modified_at = at.timestamp_millis(),
+            UserEvent::UserDeleted { .. } => row = None,
+        }
+    }
+    if let (Some(current), Some(revision)) = (row.as_mut(), revision) {
+        current.revision = revision as i64;
+    }
+    row
 }
 
 /// The strong ETag of a user: its stream's revision.

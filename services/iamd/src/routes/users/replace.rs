@@ -10,7 +10,9 @@ use iam_projections::read_models::UserRow;
 use iam_scim::vca::UserRequest;
 use serde_json::{Value, json};
 
-use super::{cause, check_schemas, etag, required, role_names, user_response, visible_user};
+use super::{
+    cause, check_schemas, etag, required, role_names, row_after, user_response, visible_user,
+};
 use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::request_id::RequestId;
@@ -57,7 +59,7 @@ pub(crate) async fn replace(
         Some(id),
     )
     .map_err(|denied| ApiError::forbidden(denied.0))?;
-    check_if_match(&http, &row)?;
+    let if_match = check_if_match(&http, &row)?;
     let request = body.into_inner();
     check_schemas(&request)?;
     check_immutable(&request, &row)?;
@@ -79,27 +81,35 @@ pub(crate) async fn replace(
         replacement,
         at: chrono::Utc::now(),
     };
-    crate::commands::run_user_command(&state, id, command, &cause(&caller, &request_id)).await?;
-    let row = state
-        .read_models
-        .user(&row.id)
-        .await?
+    let written = crate::commands::run_user_command(
+        &state,
+        id,
+        command,
+        &cause(&caller, &request_id),
+        if_match,
+    )
+    .await?;
+    let row = row_after(Some(row), &written.events, written.revision)
         .ok_or_else(|| ApiError::not_found("No such user."))?;
     Ok(user_response(StatusCode::OK, &row))
 }
 
-/// 412 unless `If-Match` (when sent) names the user's current ETag.
-fn check_if_match(http: &HttpRequest, row: &UserRow) -> Result<(), ApiError> {
+/// 412 unless `If-Match` (when sent) names the user's current ETag; the
+/// revision the append must then find (none without `If-Match` or with `*`).
+fn check_if_match(http: &HttpRequest, row: &UserRow) -> Result<Option<u64>, ApiError> {
     let Some(if_match) = http.headers().get(header::IF_MATCH) else {
-        return Ok(());
+        return Ok(None);
     };
     let current = etag(row);
-    let matches = if_match.to_str().unwrap_or_default().split(',').any(|tag| {
-        let tag = tag.trim();
-        tag == "*" || tag.trim_start_matches("W/") == current
-    });
-    if matches {
-        Ok(())
+    let tags = if_match.to_str().unwrap_or_default();
+    if tags.split(',').any(|tag| tag.trim() == "*") {
+        return Ok(None);
+    }
+    if tags
+        .split(',')
+        .any(|tag| tag.trim().trim_start_matches("W/") == current)
+    {
+        Ok(Some(row.revision as u64))
     } else {
         Err(ApiError::new(
             StatusCode::PRECONDITION_FAILED,

@@ -1,0 +1,353 @@
+//! The `users` projector: live users (`read_users`) and the roles they hold
+//! in their home organization (`read_role_members`), and the queries
+//! answered from them.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use iam_domain::Role;
+use iam_domain::user::UserEvent;
+use iam_eventstore::RecordedEvent;
+use serde_json::{Map, Value, json};
+use sqlx::{AnyConnection, Row};
+
+use super::{decode, millis};
+use crate::rows::execute_for_rows;
+use crate::{Error, Projector, Result};
+
+/// Users and their roles; a deleted user's rows go.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct UsersProjector;
+
+fn role_names(roles: &[Role]) -> String {
+    serde_json::to_string(roles).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// What a batch does to one user: the columns it sets (all of them when the
+/// batch creates it), whether it is new or gone, and its roles if they changed.
+#[derive(Default)]
+struct UserChange {
+    columns: Map<String, Value>,
+    created: bool,
+    deleted: bool,
+    roles: Option<Vec<Role>>,
+}
+
+impl UserChange {
+    fn set(&mut self, column: &str, value: impl Into<Value>) {
+        self.columns.insert(column.to_owned(), value.into());
+    }
+}
+
+#[async_trait]
+impl Projector for UsersProjector {
+    fn name(&self) -> &'static str {
+        "users"
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["read_role_members", "read_users"]
+    }
+
+    async fn apply(&self, connection: &mut AnyConnection, events: &[RecordedEvent]) -> Result<()> {
+        let mut order = Vec::new();
+        let mut changes: HashMap<String, UserChange> = HashMap::new();
+        for recorded in events {
+            let Some(event) = decode::<UserEvent>(self.name(), "user-", recorded)? else {
+                continue;
+            };
+            let id = recorded.stream.trim_start_matches("user-").to_owned();
+            let change = changes.entry(id.clone()).or_insert_with(|| {
+                order.push(id.clone());
+                UserChange::default()
+            });
+            change.set("revision", recorded.revision);
+            match event {
+                UserEvent::UserCreated {
+                    organization,
+                    user_name,
+                    email,
+                    given_name,
+                    family_name,
+                    state,
+                    roles,
+                    at,
+                    ..
+                } => {
+                    change.created = true;
+                    change.set("organization", organization.to_string());
+                    change.set("user_name", user_name.trim());
+                    change.set("user_name_key", user_name.trim().to_lowercase());
+                    change.set("email", email);
+                    change.set("given_name", given_name);
+                    change.set("family_name", family_name);
+                    change.set("state", state.as_str());
+                    change.set("roles", role_names(&roles));
+                    change.set("created_at", millis(at));
+                    change.set("modified_at", millis(at));
+                    change.roles = Some(roles);
+                }
+                UserEvent::UserEmailChanged { email, at } => {
+                    change.set("email", email);
+                    change.set("modified_at", millis(at));
+                }
+                UserEvent::UserRenamed {
+                    given_name,
+                    family_name,
+                    at,
+                } => {
+                    change.set("given_name", given_name);
+                    change.set("family_name", family_name);
+                    change.set("modified_at", millis(at));
+                }
+                UserEvent::UserStateChanged { state, at } => {
+                    change.set("state", state.as_str());
+                    change.set("modified_at", millis(at));
+                }
+                UserEvent::UserRolesChanged { roles, at } => {
+                    change.set("roles", role_names(&roles));
+                    change.set("modified_at", millis(at));
+                    change.roles = Some(roles);
+                }
+                UserEvent::UserPasswordSet { at } => {
+                    change.set("modified_at", millis(at));
+                }
+                UserEvent::UserDeleted { .. } => change.deleted = true,
+            }
+        }
+
+        let mut created = Vec::new();
+        let mut updated = Vec::new();
+        let mut deleted = Vec::new();
+        let mut roles_replaced = Vec::new();
+        let mut role_members = Vec::new();
+        for id in order {
+            let Some(mut change) = changes.remove(&id) else {
+                continue;
+            };
+            if change.deleted {
+                if !change.created {
+                    deleted.push(json!({ "id": id }));
+                    roles_replaced.push(json!({ "id": id }));
+                }
+                continue;
+            }
+            if let Some(roles) = &change.roles {
+                if !change.created {
+                    roles_replaced.push(json!({ "id": id }));
+                }
+                for role in roles {
+                    role_members.push(json!({ "user": id, "role": format!("{role:?}") }));
+                }
+            }
+            change.set("id", id);
+            if change.created {
+                created.push(Value::Object(change.columns));
+            } else {
+                updated.push(Value::Object(change.columns));
+            }
+        }
+
+        execute_for_rows(
+            connection,
+            "INSERT INTO read_users (id, organization_id, user_name, user_name_key, email, given_name, \
+             family_name, state, roles, created_at, modified_at, revision) \
+             SELECT j.value ->> 'id', j.value ->> 'organization', j.value ->> 'user_name', \
+                    j.value ->> 'user_name_key', j.value ->> 'email', j.value ->> 'given_name', \
+                    j.value ->> 'family_name', j.value ->> 'state', j.value ->> 'roles', \
+                    CAST(j.value ->> 'created_at' AS BIGINT), CAST(j.value ->> 'modified_at' AS BIGINT), \
+                    CAST(j.value ->> 'revision' AS BIGINT) FROM {rows}",
+            created,
+        )
+        .await?;
+        execute_for_rows(
+            connection,
+            "UPDATE read_users SET \
+               email = COALESCE(j.value ->> 'email', read_users.email), \
+               given_name = COALESCE(j.value ->> 'given_name', read_users.given_name), \
+               family_name = COALESCE(j.value ->> 'family_name', read_users.family_name), \
+               state = COALESCE(j.value ->> 'state', read_users.state), \
+               roles = COALESCE(j.value ->> 'roles', read_users.roles), \
+               modified_at = COALESCE(CAST(j.value ->> 'modified_at' AS BIGINT), read_users.modified_at), \
+               revision = CAST(j.value ->> 'revision' AS BIGINT) \
+             FROM {rows} WHERE read_users.id = j.value ->> 'id'",
+            updated,
+        )
+        .await?;
+        execute_for_rows(
+            connection,
+            "DELETE FROM read_users WHERE id IN (SELECT j.value ->> 'id' FROM {rows})",
+            deleted,
+        )
+        .await?;
+        execute_for_rows(
+            connection,
+            "DELETE FROM read_role_members WHERE user_id IN (SELECT j.value ->> 'id' FROM {rows})",
+            roles_replaced,
+        )
+        .await?;
+        // A user's roles are held in its home organization, which its row names.
+        execute_for_rows(
+            connection,
+            "INSERT INTO read_role_members (organization_id, role, user_id) \
+             SELECT u.organization_id, j.value ->> 'role', j.value ->> 'user' \
+             FROM {rows} JOIN read_users u ON u.id = j.value ->> 'user'",
+            role_members,
+        )
+        .await
+    }
+}
+
+/// A row of `read_users`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRow {
+    /// Its id.
+    pub id: String,
+    /// Its home organization.
+    pub organization_id: String,
+    /// Its name as given.
+    pub user_name: String,
+    /// Its address.
+    pub email: String,
+    /// Given name.
+    pub given_name: String,
+    /// Family name.
+    pub family_name: String,
+    /// `Active` or `Inactive`.
+    pub state: String,
+    /// Its roles.
+    pub roles: Vec<Role>,
+    /// Created, epoch milliseconds.
+    pub created_at: i64,
+    /// Last modified, epoch milliseconds.
+    pub modified_at: i64,
+    /// The stream revision (ETag).
+    pub revision: i64,
+}
+
+const USER_COLUMNS: &str = "id, organization_id, user_name, email, given_name, family_name, state, roles, \
+                            created_at, modified_at, revision";
+
+fn user_row(row: &sqlx::any::AnyRow) -> Result<UserRow> {
+    let roles: String = row.try_get("roles")?;
+    Ok(UserRow {
+        id: row.try_get("id")?,
+        organization_id: row.try_get("organization_id")?,
+        user_name: row.try_get("user_name")?,
+        email: row.try_get("email")?,
+        given_name: row.try_get("given_name")?,
+        family_name: row.try_get("family_name")?,
+        state: row.try_get("state")?,
+        roles: serde_json::from_str(&roles).map_err(|error| Error::Apply {
+            projector: "users".into(),
+            position: 0,
+            reason: format!("stored roles are not readable: {error}"),
+        })?,
+        created_at: row.try_get("created_at")?,
+        modified_at: row.try_get("modified_at")?,
+        revision: row.try_get("revision")?,
+    })
+}
+
+impl crate::ReadModels {
+    /// One user by id.
+    pub async fn user(&self, id: &str) -> Result<Option<UserRow>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM read_users WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.to_owned())
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(user_row).transpose()
+    }
+
+    /// One user by name, compared case-insensitively.
+    pub async fn user_by_name(&self, user_name: &str) -> Result<Option<UserRow>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM read_users WHERE user_name_key = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(user_name.trim().to_lowercase())
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(user_row).transpose()
+    }
+
+    /// The users listed in `organization`: those whose home it is, then (for
+    /// a tenant) the provider users who are its Organization Owners, by
+    /// name, a page at a time; with `user_name`, only the one of that name.
+    /// The flag says which rows are Organization Owners.
+    pub async fn members_of(
+        &self,
+        organization: &str,
+        user_name: Option<&str>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<(UserRow, bool)>> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS}, user_name_key, 0 AS owner FROM read_users \
+               WHERE organization_id = $1 AND ($2 = '' OR user_name_key = $2) \
+             UNION ALL \
+             SELECT {USER_COLUMNS}, user_name_key, 1 AS owner FROM read_users \
+               WHERE id IN (SELECT user_id FROM read_memberships WHERE organization_id = $1) \
+                 AND ($2 = '' OR user_name_key = $2) \
+             ORDER BY user_name_key LIMIT $3 OFFSET $4"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(organization.to_owned())
+            .bind(
+                user_name
+                    .map(|n| n.trim().to_lowercase())
+                    .unwrap_or_default(),
+            )
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|row| Ok((user_row(row)?, row.try_get::<i64, _>("owner")? != 0)))
+            .collect()
+    }
+
+    /// How many users hold each role in `organization` (its users' roles,
+    /// and Organization Owner for provider users added to it).
+    pub async fn role_counts(&self, organization: &str) -> Result<Vec<(String, i64)>> {
+        // Memberships outlive their user (the organization's projector does
+        // not follow deletions): count only users that still exist.
+        let rows = sqlx::query(
+            "SELECT role, COUNT(*) AS members FROM ( \
+               SELECT role, user_id FROM read_role_members WHERE organization_id = $1 \
+               UNION ALL SELECT role, user_id FROM read_memberships m WHERE organization_id = $1 \
+                 AND EXISTS (SELECT 1 FROM read_users u WHERE u.id = m.user_id)) r \
+             GROUP BY role ORDER BY role",
+        )
+        .bind(organization.to_owned())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("role")?, row.try_get("members")?)))
+            .collect()
+    }
+
+    /// The users holding `role` (its catalog name, e.g. `AccountAdministrator`)
+    /// in `organization`, by name, a page at a time.
+    pub async fn role_holders(
+        &self,
+        organization: &str,
+        role: &str,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<UserRow>> {
+        let sql = format!(
+            "SELECT {USER_COLUMNS} FROM read_users WHERE id IN ( \
+               SELECT user_id FROM read_role_members WHERE organization_id = $1 AND role = $2 \
+               UNION SELECT user_id FROM read_memberships WHERE organization_id = $1 AND role = $2) \
+             ORDER BY user_name_key LIMIT $3 OFFSET $4"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(organization.to_owned())
+            .bind(role.to_owned())
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(user_row).collect()
+    }
+}
