@@ -12,6 +12,9 @@ both_backends!(
     of_the_32_subsets_of_tenant_roles_the_allowed_ones_are_created_and_the_rest_refused,
     put_replaces_changeable_elements_and_refuses_every_immutable_one,
     put_honours_if_match,
+    concurrent_puts_with_one_etag_change_the_user_once_and_the_rest_get_412,
+    a_name_with_a_control_character_is_refused_with_400_and_writes_nothing,
+    a_user_created_with_a_password_can_log_in_as_soon_as_it_is_answered,
     a_deleted_user_is_gone_from_get_and_list,
     twenty_concurrent_creates_with_one_user_name_yield_exactly_one_user,
     bad_input_is_refused_in_the_dialects_error_format_and_writes_nothing,
@@ -621,4 +624,74 @@ async fn every_event_records_who_did_it_where_and_in_which_request(kind: Kind) {
         log.iter().any(|e| e.event_type == "UserPasswordSet"),
         "only the fact that it was set"
     );
+}
+
+async fn concurrent_puts_with_one_etag_change_the_user_once_and_the_rest_get_412(kind: Kind) {
+    let app = spawn_app(kind).await;
+    let admin = app.admin().await;
+    let tenant = app.create_tenant(&admin, "Acme", true).await;
+    let created: Value = app
+        .create_user(
+            &admin,
+            Some(&tenant),
+            &user_body("jill@example.com", &["End User"]),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let path = format!("/api/iam/Users/{}", created["id"].as_str().unwrap());
+    let puts = (0..8).map(|i| {
+        let mut body = created.clone();
+        body["givenName"] = json!(format!("Jill {i}"));
+        app.request(Method::PUT, &path, &admin, Some(&tenant))
+            .header("If-Match", "\"0\"")
+            .json(&body)
+            .send()
+    });
+    let statuses: Vec<u16> = futures::future::join_all(puts)
+        .await
+        .into_iter()
+        .map(|response| response.unwrap().status().as_u16())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 200).count(),
+        1,
+        "one winner: {statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|&s| s == 200 || s == 412),
+        "{statuses:?}"
+    );
+    let user = app.get_json(&path, &admin, Some(&tenant)).await;
+    assert_eq!(user["givenName"].as_str().unwrap().len(), "Jill 0".len());
+}
+
+async fn a_name_with_a_control_character_is_refused_with_400_and_writes_nothing(kind: Kind) {
+    let app = spawn_app(kind).await;
+    let admin = app.admin().await;
+    let tenant = app.create_tenant(&admin, "Acme", true).await;
+    let mut body = user_body("jill@example.com", &["End User"]);
+    body["givenName"] = json!("Jill\u{0}");
+    let refused = app.create_user(&admin, Some(&tenant), &body).await;
+    let (status, message) = error_of(refused).await;
+    assert_eq!(status, 400);
+    assert!(message.contains("control characters"), "{message}");
+    let users = app.users(&admin, Some(&tenant)).await;
+    assert_eq!(users["users"].as_array().unwrap().len(), 0);
+}
+
+async fn a_user_created_with_a_password_can_log_in_as_soon_as_it_is_answered(kind: Kind) {
+    let app = spawn_app(kind).await;
+    let admin = app.admin().await;
+    let tenant = app.create_tenant(&admin, "Acme", true).await;
+    for i in 0..5 {
+        let email = format!("user{i}@example.com");
+        let mut body = user_body(&email, &["End User"]);
+        body["password"] = json!("correct horse battery");
+        let created = app.create_user(&admin, Some(&tenant), &body).await;
+        assert_eq!(created.status(), 201);
+        let login = app.try_login(&email, "correct horse battery").await;
+        assert_eq!(login.status(), 201, "user {i} logs in right away");
+    }
 }

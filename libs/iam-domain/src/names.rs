@@ -27,6 +27,18 @@ pub enum NameError {
     /// Empty or only white space.
     #[error("{0} must not be empty")]
     Empty(&'static str),
+    /// Holds a control character (a NUL, a line break, an escape, …).
+    #[error("{0} must not contain control characters such as NUL, tab, line breaks or escapes")]
+    ControlCharacter(&'static str),
+}
+
+/// Refuses text with a control character: such text is no name or address,
+/// can forge log lines, and PostgreSQL's JSON refuses a NUL outright.
+pub(crate) fn refuse_control_characters(field: &'static str, value: &str) -> Result<(), NameError> {
+    if value.chars().any(char::is_control) {
+        return Err(NameError::ControlCharacter(field));
+    }
+    Ok(())
 }
 
 /// An email address, checked against RFC 5322 (with a dot-separated domain),
@@ -42,6 +54,7 @@ impl Email {
         if value.is_empty() {
             return Err(NameError::Empty("email"));
         }
+        refuse_control_characters("email", value)?;
         if value.chars().count() > MAX_EMAIL_LENGTH {
             return Err(NameError::TooLong {
                 field: "email",
@@ -96,6 +109,7 @@ impl UserName {
         Email::parse(value).map(Self).map_err(|error| match error {
             NameError::InvalidEmail(value) => NameError::InvalidEmail(value),
             NameError::Empty(_) => NameError::Empty("userName"),
+            NameError::ControlCharacter(_) => NameError::ControlCharacter("userName"),
             NameError::TooLong { length, max, .. } => NameError::TooLong {
                 field: "userName",
                 length,
@@ -160,6 +174,7 @@ pub fn person_name(field: &'static str, value: &str) -> Result<String, NameError
     if value.is_empty() {
         return Err(NameError::Empty(field));
     }
+    refuse_control_characters(field, value)?;
     let length = value.chars().count();
     if length > MAX {
         return Err(NameError::TooLong {
@@ -174,6 +189,22 @@ pub fn person_name(field: &'static str, value: &str) -> Result<String, NameError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_refused_in_names_and_addresses() {
+        for bad in ["nul\u{0}byte", "line\nbreak", "tab\there", "esc\u{1b}[31m"] {
+            assert_eq!(
+                person_name("givenName", bad),
+                Err(NameError::ControlCharacter("givenName")),
+                "{bad:?}"
+            );
+            assert!(
+                Email::parse(&format!("{bad}@example.com")).is_err(),
+                "{bad:?}"
+            );
+        }
+        assert!(person_name("givenName", "Zoë O'Brien-Łukasz").is_ok());
+    }
 
     #[test]
     fn addresses_are_checked_for_real() {

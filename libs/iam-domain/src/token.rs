@@ -199,6 +199,7 @@ pub fn decide(
                 )));
             }
             let description = description.trim().to_owned();
+            crate::names::refuse_control_characters("description", &description)?;
             if description.chars().count() > 1024 {
                 return Err(DomainError::Invalid(
                     "description is longer than 1024 characters".into(),
