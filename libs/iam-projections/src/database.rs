@@ -1,12 +1,15 @@
 //! The read-model database: the same database as the log, through sqlx's
 //! `Any` driver.
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use iam_eventstore::Backend;
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 
+use crate::read_models::OrganizationRow;
 use crate::{Error, Result};
 
 const MIGRATIONS_TABLE: &str = "iam_projections_migrations";
@@ -16,6 +19,10 @@ const MIGRATIONS_TABLE: &str = "iam_projections_migrations";
 pub struct ReadModels {
     pool: AnyPool,
     backend: Backend,
+    /// Organizations already read. A row of `read_organizations` never
+    /// changes once written (no event changes an organization's name, kind,
+    /// provider or delegation), so a cached row is exact on every replica.
+    pub(crate) organizations: Arc<RwLock<HashMap<String, OrganizationRow>>>,
 }
 
 impl ReadModels {
@@ -40,7 +47,11 @@ impl ReadModels {
         };
         migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
         migrator.run(&pool).await?;
-        Ok(Self { pool, backend })
+        Ok(Self {
+            pool,
+            backend,
+            organizations: Arc::default(),
+        })
     }
 
     /// The connection pool.

@@ -15,6 +15,7 @@ use iam_projections::read_models::{OrganizationRow, UserRow};
 
 use crate::credentials;
 use crate::error::ApiError;
+use crate::recent_callers::Resolved;
 use crate::startup::AppState;
 
 /// The refusal of a token used outside its organization (SPEC §4, verbatim).
@@ -104,26 +105,47 @@ async fn authenticate(request: &HttpRequest) -> Result<Caller, ApiError> {
             session_invalid()
         }
     };
-    let (user_id, token_scope) = if via_token {
-        let (user, organization) = api_token_user(state, token.trim()).await?;
-        (user, Some(organization))
-    } else if scheme.eq_ignore_ascii_case("bearer") {
-        let user = credentials::session_user(&state.read_models, token.trim())
-            .await
-            .map_err(ApiError::internal)?
-            .ok_or_else(invalid)?;
-        (user, None)
-    } else {
-        return Err(ApiError::unauthorized(
-            "Send Authorization: Bearer <session token> or Token <API token> (Basic credentials are accepted \
-             only by POST /api/iam/login).",
-        ));
+    // A session costs one indexed read (session joined with its user); an
+    // API token two (the token, then its user); either none when the same
+    // credential was resolved in the last half second. Organizations come
+    // from memory after their first read.
+    let key = format!(
+        "{}:{}",
+        if via_token { "token" } else { "bearer" },
+        credentials::sha256_hex(token.trim())
+    );
+    let resolved = match state.recent_callers.get(&key) {
+        Some(resolved) => resolved,
+        None => {
+            let resolved = if via_token {
+                let (user, organization) = api_token_user(state, token.trim()).await?;
+                let user = state.read_models.user(&user).await?.ok_or_else(invalid)?;
+                Resolved {
+                    user,
+                    token_scope: Some(organization),
+                }
+            } else if scheme.eq_ignore_ascii_case("bearer") {
+                let now = chrono::Utc::now().timestamp_millis();
+                let user = state
+                    .read_models
+                    .user_of_session(&credentials::sha256_hex(token.trim()), now)
+                    .await?
+                    .ok_or_else(invalid)?;
+                Resolved {
+                    user,
+                    token_scope: None,
+                }
+            } else {
+                return Err(ApiError::unauthorized(
+                    "Send Authorization: Bearer <session token> or Token <API token> (Basic credentials are \
+                     accepted only by POST /api/iam/login).",
+                ));
+            };
+            state.recent_callers.insert(key, resolved.clone());
+            resolved
+        }
     };
-    let user = state
-        .read_models
-        .user(&user_id)
-        .await?
-        .ok_or_else(invalid)?;
+    let Resolved { user, token_scope } = resolved;
     if user.state != "Active" {
         return Err(ApiError::unauthorized(
             "The user is inactive; an administrator can activate it again.",

@@ -165,7 +165,10 @@ pub(crate) async fn run_user_command(
     {
         append = append.release(Claim::new(USER_NAME_CLAIM, user.user_name.canonical()));
     }
-    match state.store.submit(append).await {
+    let submitted = state.store.submit(append).await;
+    // The user may be a caller whose state, roles or sessions just changed.
+    state.recent_callers.clear();
+    match submitted {
         Err(iam_eventstore::Error::WrongExpectedVersion { current, .. }) if if_match.is_some() => {
             Err(changed_since_read(current))
         }
@@ -218,7 +221,10 @@ pub(crate) async fn run_token_command(
             TokenEvent::event_type,
             cause,
         )?;
-        match state.store.submit(append).await {
+        let submitted = state.store.submit(append).await;
+        // The token may be a caller's credential that was just revoked.
+        state.recent_callers.clear();
+        match submitted {
             Err(iam_eventstore::Error::WrongExpectedVersion { .. }) => continue,
             Err(error) => return Err(error.into()),
             Ok(_) => return Ok(events),

@@ -198,22 +198,6 @@ pub(crate) async fn open_session(
     Ok(token)
 }
 
-/// The user of a live session, if the token names one.
-pub(crate) async fn session_user(
-    read_models: &ReadModels,
-    token: &str,
-) -> anyhow::Result<Option<String>> {
-    Ok(
-        sqlx::query_scalar(
-            "SELECT user_id FROM sessions WHERE token_hash = $1 AND expires_at > $2",
-        )
-        .bind(sha256_hex(token))
-        .bind(chrono::Utc::now().timestamp_millis())
-        .fetch_optional(read_models.pool())
-        .await?,
-    )
-}
-
 /// Lower-case hex SHA-256.
 pub(crate) fn sha256_hex(text: &str) -> String {
     Sha256::digest(text.as_bytes())

@@ -14,6 +14,7 @@ mod error;
 mod negotiation;
 mod openapi;
 pub mod prometheus;
+mod recent_callers;
 mod request_id;
 mod routes;
 pub mod startup;

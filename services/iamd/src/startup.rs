@@ -37,6 +37,8 @@ pub struct AppState {
     pub prometheus: PrometheusHandle,
     /// The readiness bound on projection lag.
     pub ready_max_lag: u64,
+    /// Credentials resolved in the last half second.
+    pub(crate) recent_callers: crate::recent_callers::RecentCallers,
 }
 
 impl AppState {
@@ -74,6 +76,7 @@ impl AppState {
             projections,
             prometheus,
             ready_max_lag: settings.ready_max_lag,
+            recent_callers: Default::default(),
         }))
     }
 }

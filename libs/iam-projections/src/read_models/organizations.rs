@@ -125,15 +125,24 @@ impl crate::ReadModels {
         Ok(found.is_some())
     }
 
-    /// One organization by id.
+    /// One organization by id (from memory once read: see [`crate::ReadModels`]).
     pub async fn organization(&self, id: &str) -> Result<Option<OrganizationRow>> {
+        if let Ok(cache) = self.organizations.read()
+            && let Some(row) = cache.get(id)
+        {
+            return Ok(Some(row.clone()));
+        }
         let row = sqlx::query(
             "SELECT id, name, kind, provider_id, delegates FROM read_organizations WHERE id = $1",
         )
         .bind(id.to_owned())
         .fetch_optional(self.pool())
         .await?;
-        row.as_ref().map(organization_row).transpose()
+        let row = row.as_ref().map(organization_row).transpose()?;
+        if let (Some(row), Ok(mut cache)) = (&row, self.organizations.write()) {
+            cache.insert(row.id.clone(), row.clone());
+        }
+        Ok(row)
     }
 
     /// The provider organization, if one was created.

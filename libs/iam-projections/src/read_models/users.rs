@@ -260,6 +260,28 @@ impl crate::ReadModels {
         row.as_ref().map(user_row).transpose()
     }
 
+    /// The user of a live login session, in one indexed read. The sessions
+    /// table (`token_hash`, `user_id`, `expires_at`) is the service's
+    /// credential store beside the read models; it is joined here so that
+    /// authenticating a request costs one query.
+    pub async fn user_of_session(&self, token_hash: &str, now: i64) -> Result<Option<UserRow>> {
+        let columns = USER_COLUMNS
+            .split(", ")
+            .map(|column| format!("u.{}", column.trim()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {columns} FROM sessions s JOIN read_users u ON u.id = s.user_id \
+             WHERE s.token_hash = $1 AND s.expires_at > $2"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(token_hash.to_owned())
+            .bind(now)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(user_row).transpose()
+    }
+
     /// One user by name, compared case-insensitively.
     pub async fn user_by_name(&self, user_name: &str) -> Result<Option<UserRow>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM read_users WHERE user_name_key = $1");
@@ -281,13 +303,20 @@ impl crate::ReadModels {
         offset: i64,
         limit: i64,
     ) -> Result<Vec<(UserRow, bool)>> {
+        // With a name, each half is one probe of an index on
+        // (organization, name) or on the name; `($2 = '' OR …)` in one text
+        // would make the planner scan the whole organization instead.
+        let name_filter = if user_name.is_some() {
+            "user_name_key = $2"
+        } else {
+            "$2 = ''"
+        };
         let sql = format!(
             "SELECT {USER_COLUMNS}, user_name_key, 0 AS owner FROM read_users \
-               WHERE organization_id = $1 AND ($2 = '' OR user_name_key = $2) \
+               WHERE organization_id = $1 AND {name_filter} \
              UNION ALL \
              SELECT {USER_COLUMNS}, user_name_key, 1 AS owner FROM read_users \
-               WHERE id IN (SELECT user_id FROM read_memberships WHERE organization_id = $1) \
-                 AND ($2 = '' OR user_name_key = $2) \
+               WHERE {name_filter} AND id IN (SELECT user_id FROM read_memberships WHERE organization_id = $1) \
              ORDER BY user_name_key LIMIT $3 OFFSET $4"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
