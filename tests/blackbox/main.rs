@@ -9,6 +9,7 @@ mod support;
 
 mod login;
 mod organizations;
+mod replicas;
 mod startup;
 mod tokens;
 mod users;

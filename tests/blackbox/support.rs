@@ -2,9 +2,9 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::time::{Duration, Instant};
 
 use iam_test_databases::{Kind, TestDatabase};
 
@@ -15,15 +15,21 @@ pub(crate) const IAMD: &str = env!("CARGO_BIN_EXE_iamd");
 pub(crate) struct TestApp {
     pub(crate) address: String,
     pub(crate) client: reqwest::Client,
-    process: Child,
-    /// Kept alive (and its file) as long as the process.
-    _database: TestDatabase,
+    /// Behind a lock so that a signal can be sent through a shared reference
+    /// while requests are in flight.
+    process: Mutex<Child>,
+    /// Kept alive (and its file) as long as the process; shared by replicas.
+    database: Arc<TestDatabase>,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
+        let process = self
+            .process
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        let _ = process.kill();
+        let _ = process.wait();
     }
 }
 
@@ -40,10 +46,43 @@ pub(crate) async fn spawn_app(kind: Kind) -> TestApp {
 /// Starts `iamd` with extra environment variables.
 pub(crate) async fn spawn_app_with(kind: Kind, env: &[(&str, &str)]) -> TestApp {
     let database = TestDatabase::new(kind).await.expect("a test database");
-    start(database, env)
+    start(Arc::new(database), env)
 }
 
-fn start(database: TestDatabase, env: &[(&str, &str)]) -> TestApp {
+/// Several `iamd` processes on one PostgreSQL database.
+pub(crate) struct Replicas {
+    pub(crate) apps: Vec<TestApp>,
+    /// The database they share (each app holds it too).
+    _database: Arc<TestDatabase>,
+}
+
+/// Starts `n` `iamd` processes at once on one fresh PostgreSQL database
+/// (all bootstrapped with [`ADMIN`]) and waits until each listens.
+pub(crate) async fn spawn_replicas(n: usize) -> Replicas {
+    let database = Arc::new(
+        TestDatabase::new(Kind::Postgres)
+            .await
+            .expect("a test database"),
+    );
+    // Launched before any is waited for: they migrate and bootstrap at once.
+    let launched: Vec<_> = (0..n).map(|_| launch(&database, &[])).collect();
+    let apps = launched
+        .into_iter()
+        .map(|(process, address)| listening(process, address, Arc::clone(&database)))
+        .collect();
+    Replicas {
+        apps,
+        _database: database,
+    }
+}
+
+fn start(database: Arc<TestDatabase>, env: &[(&str, &str)]) -> TestApp {
+    let (process, address) = launch(&database, env);
+    listening(process, address, database)
+}
+
+/// Starts the process; the receiver gets the address it reports.
+fn launch(database: &TestDatabase, env: &[(&str, &str)]) -> (Child, mpsc::Receiver<String>) {
     let mut command = Command::new(IAMD);
     command
         .env_clear()
@@ -57,22 +96,33 @@ fn start(database: TestDatabase, env: &[(&str, &str)]) -> TestApp {
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     let mut process = command.spawn().expect("iamd starts");
-    let Some(address) = listening_address(&mut process) else {
+    let address = listening_address(&mut process);
+    (process, address)
+}
+
+/// Waits (at most 60 s) until the launched process says where it listens.
+fn listening(
+    mut process: Child,
+    address: mpsc::Receiver<String>,
+    database: Arc<TestDatabase>,
+) -> TestApp {
+    let Ok(address) = address.recv_timeout(Duration::from_secs(60)) else {
         let _ = process.kill();
         let _ = process.wait();
-        panic!("iamd did not report its address within 60 s");
+        panic!("iamd exited, or did not report its address within 60 s (its stderr is above)");
     };
     TestApp {
         address,
         client: reqwest::Client::new(),
-        process,
-        _database: database,
+        process: Mutex::new(process),
+        database,
     }
 }
 
-/// Reads the child's log until it says where it listens; keeps draining the
-/// log afterwards so that the child never blocks on a full pipe.
-fn listening_address(process: &mut Child) -> Option<String> {
+/// Reads the child's log until it says where it listens (sent on the
+/// returned channel); keeps draining the log afterwards so that the child
+/// never blocks on a full pipe.
+fn listening_address(process: &mut Child) -> mpsc::Receiver<String> {
     let stdout = process.stdout.take().expect("stdout is piped");
     let (found, address) = mpsc::channel();
     std::thread::spawn(move || {
@@ -87,14 +137,18 @@ fn listening_address(process: &mut Child) -> Option<String> {
             }
         }
     });
-    address.recv_timeout(Duration::from_secs(60)).ok()
+    address
 }
 
 impl TestApp {
     /// Stops the process, keeping its database (for offline tools).
     pub(crate) fn stop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
+        let process = self
+            .process
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        let _ = process.kill();
+        let _ = process.wait();
     }
 
     /// Stops this process and starts another on the same database.
@@ -106,16 +160,59 @@ impl TestApp {
     /// extra environment variables.
     pub(crate) fn restart_with(mut self, env: &[(&str, &str)]) -> TestApp {
         self.stop();
-        let database = std::mem::replace(
-            &mut self._database,
-            TestDatabase::sqlite().expect("a placeholder"),
-        );
-        start(database, env)
+        start(Arc::clone(&self.database), env)
     }
 
     /// The database the app runs on (to read its log directly).
     pub(crate) fn database_url(&self) -> &str {
-        self._database.url()
+        self.database.url()
+    }
+
+    /// The child process, locked.
+    fn locked_process(&self) -> std::sync::MutexGuard<'_, Child> {
+        self.process.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// SIGKILL, at once: the process gets no chance to finish anything.
+    /// Returns how it ended.
+    pub(crate) fn kill_9(&self) -> ExitStatus {
+        let mut process = self.locked_process();
+        process.kill().expect("SIGKILL sent");
+        process.wait().expect("the killed process is reaped")
+    }
+
+    /// Sends SIGTERM (a graceful stop) and returns without waiting.
+    pub(crate) fn terminate(&self) {
+        let mut process = self.locked_process();
+        assert!(
+            process.try_wait().expect("the process's state").is_none(),
+            "the process already exited before SIGTERM"
+        );
+        // Not yet reaped, so the pid is still this process's.
+        let status = Command::new("kill")
+            .args(["-TERM", &process.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -TERM failed: {status}");
+    }
+
+    /// Waits at most `limit` for the process to exit; returns its status
+    /// and when it exited, or `None` if it still runs.
+    pub(crate) async fn exit_within(&self, limit: Duration) -> Option<(ExitStatus, Instant)> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self
+                .locked_process()
+                .try_wait()
+                .expect("the process's state")
+            {
+                return Some((status, Instant::now()));
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
@@ -268,6 +365,45 @@ impl TestApp {
             .send()
             .await
             .unwrap()
+    }
+}
+
+impl TestApp {
+    /// Creates an API token for `user` in the session's effective organization.
+    pub(crate) async fn create_token(
+        &self,
+        session: &str,
+        user: &str,
+        days: i64,
+    ) -> reqwest::Response {
+        self.request(
+            reqwest::Method::POST,
+            &format!("/api/iam/Users/{user}/tokens"),
+            session,
+            None,
+        )
+        .json(&serde_json::json!({ "name": "ci", "description": "deploys", "lifetimeDays": days }))
+        .send()
+        .await
+        .unwrap()
+    }
+
+    /// Downloads the secret of `user`'s token `token`.
+    pub(crate) async fn download_token(
+        &self,
+        session: &str,
+        user: &str,
+        token: &str,
+    ) -> reqwest::Response {
+        self.request(
+            reqwest::Method::POST,
+            &format!("/api/iam/Users/{user}/tokens/{token}/download"),
+            session,
+            None,
+        )
+        .send()
+        .await
+        .unwrap()
     }
 }
 

@@ -26,7 +26,7 @@ pub async fn execute_for_rows(
     let source = if connection.backend_name() == "PostgreSQL" {
         "jsonb_array_elements($1::jsonb) AS j(value)"
     } else {
-        "json_each($1) AS j"
+        "jsonb_each($1) AS j"
     };
     let sql = sql.replace("{rows}", source);
     sqlx::query(sqlx::AssertSqlSafe(sql))

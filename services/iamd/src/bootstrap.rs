@@ -53,7 +53,7 @@ pub async fn run(state: &AppState, settings: &Bootstrap) -> anyhow::Result<Outco
         request_id: Some("bootstrap".into()),
         ..Cause::default()
     };
-    let provider = OrgId::new(uuid::Uuid::new_v4());
+    let provider = OrgId::new(uuid::Uuid::now_v7());
     let created = run_org_command(
         state,
         provider,
@@ -84,7 +84,7 @@ pub async fn run(state: &AppState, settings: &Bootstrap) -> anyhow::Result<Outco
         None => (generated_password()?, true),
     };
     let hash = credentials::hash_password(password.clone()).await?;
-    let id = UserId::new(uuid::Uuid::new_v4());
+    let id = UserId::new(uuid::Uuid::now_v7());
     let user = NewUser {
         id,
         organization: provider,

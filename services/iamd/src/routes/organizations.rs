@@ -83,7 +83,7 @@ pub(crate) async fn create(
         .name
         .clone()
         .ok_or_else(|| ApiError::bad_request("The element `name` is required."))?;
-    let id = OrgId::new(uuid::Uuid::new_v4());
+    let id = OrgId::new(uuid::Uuid::now_v7());
     let command = OrgCommand::CreateTenant {
         id,
         name,

@@ -142,7 +142,7 @@ pub(crate) async fn create(
     let lifetime_days = body.lifetime_days.ok_or_else(|| {
         ApiError::bad_request("The element `lifetimeDays` (1 to 365) is required.")
     })?;
-    let id = TokenId::new(uuid::Uuid::new_v4());
+    let id = TokenId::new(uuid::Uuid::now_v7());
     let command = TokenCommand::Create {
         id,
         user: owner.user,

@@ -41,7 +41,7 @@ pub(crate) async fn create(
     let request = body.into_inner();
     check_schemas(&request)?;
     let new_user = NewUser {
-        id: UserId::new(uuid::Uuid::new_v4()),
+        id: UserId::new(uuid::Uuid::now_v7()),
         organization: caller.effective.id,
         organization_kind: caller.effective.kind,
         state: required(&request.state, "state")?,
