@@ -186,12 +186,14 @@ impl Projector for UsersProjector {
             roles_replaced,
         )
         .await?;
-        // A user's roles are held in its home organization, which its row names.
+        // A user's roles are held in its home organization, which its row
+        // names. A scalar subquery probes the key per row; a join let
+        // PostgreSQL's planner hash the whole users table for every batch.
         execute_for_rows(
             connection,
             "INSERT INTO read_role_members (organization_id, role, user_id) \
-             SELECT u.organization_id, j.value ->> 'role', j.value ->> 'user' \
-             FROM {rows} JOIN read_users u ON u.id = j.value ->> 'user'",
+             SELECT (SELECT u.organization_id FROM read_users u WHERE u.id = j.value ->> 'user'), \
+                    j.value ->> 'role', j.value ->> 'user' FROM {rows}",
             role_members,
         )
         .await
