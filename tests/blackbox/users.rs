@@ -15,6 +15,8 @@ both_backends!(
     concurrent_puts_with_one_etag_change_the_user_once_and_the_rest_get_412,
     a_name_with_a_control_character_is_refused_with_400_and_writes_nothing,
     a_user_created_with_a_password_can_log_in_as_soon_as_it_is_answered,
+    an_idempotency_key_answers_a_retry_with_the_original_user_even_after_a_restart,
+    organizations_and_tokens_honour_idempotency_keys,
     a_deleted_user_is_gone_from_get_and_list,
     twenty_concurrent_creates_with_one_user_name_yield_exactly_one_user,
     bad_input_is_refused_in_the_dialects_error_format_and_writes_nothing,
@@ -694,4 +696,109 @@ async fn a_user_created_with_a_password_can_log_in_as_soon_as_it_is_answered(kin
         let login = app.try_login(&email, "correct horse battery").await;
         assert_eq!(login.status(), 201, "user {i} logs in right away");
     }
+}
+
+async fn an_idempotency_key_answers_a_retry_with_the_original_user_even_after_a_restart(
+    kind: Kind,
+) {
+    let app = spawn_app(kind).await;
+    let admin = app.admin().await;
+    let tenant = app.create_tenant(&admin, "Acme", true).await;
+    let body = user_body("jill@example.com", &["End User"]);
+    let create = |app: &crate::support::TestApp, body: &Value, key: &str| {
+        app.request(Method::POST, "/api/iam/Users", &admin, Some(&tenant))
+            .header("Idempotency-Key", key)
+            .json(body)
+            .send()
+    };
+    // Five at once with one key: one user, and every answer names it.
+    let answers = futures::future::join_all((0..5).map(|_| create(&app, &body, "k-1"))).await;
+    let mut ids = Vec::new();
+    for answer in answers {
+        let answer = answer.unwrap();
+        assert_eq!(answer.status(), 201);
+        let user: Value = answer.json().await.unwrap();
+        ids.push(user["id"].as_str().unwrap().to_owned());
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let users = app.users(&admin, Some(&tenant)).await;
+    assert_eq!(users["users"].as_array().unwrap().len(), 1);
+
+    // The same key with another body is 422, and writes nothing.
+    let other = user_body("jack@example.com", &["End User"]);
+    let (status, message) = error_of(create(&app, &other, "k-1").await.unwrap()).await;
+    assert_eq!(status, 422);
+    assert!(message.contains("different request"), "{message}");
+
+    // After a restart, the retry still answers the original user.
+    let app = app.restart();
+    let admin_again = app.admin().await;
+    let retry = app
+        .request(Method::POST, "/api/iam/Users", &admin_again, Some(&tenant))
+        .header("Idempotency-Key", "k-1")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(retry.status(), 201);
+    let user: Value = retry.json().await.unwrap();
+    assert_eq!(user["id"].as_str().unwrap(), ids[0]);
+    let users = app.users(&admin_again, Some(&tenant)).await;
+    assert_eq!(users["users"].as_array().unwrap().len(), 1);
+
+    // Without a key, the same body is a new request: the name is taken.
+    let again = app.create_user(&admin_again, Some(&tenant), &body).await;
+    assert_eq!(again.status(), 409);
+}
+
+async fn organizations_and_tokens_honour_idempotency_keys(kind: Kind) {
+    let app = spawn_app(kind).await;
+    let admin = app.admin().await;
+    let create_org = |name: &str, key: &str| {
+        app.request(Method::POST, "/api/orgs", &admin, None)
+            .header("Idempotency-Key", key.to_owned())
+            .json(&json!({ "name": name }))
+            .send()
+    };
+    let first: Value = create_org("Acme", "org-1")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let retry = create_org("Acme", "org-1").await.unwrap();
+    assert_eq!(retry.status(), 201);
+    let retry: Value = retry.json().await.unwrap();
+    assert_eq!(retry["id"], first["id"]);
+    let (status, _) = error_of(create_org("Globex", "org-1").await.unwrap()).await;
+    assert_eq!(status, 422);
+    let orgs = app.get_json("/api/org", &admin, None).await;
+    let tenants = orgs.to_string().matches("Tenant").count();
+    assert_eq!(tenants, 1, "{orgs}");
+
+    let me = app
+        .get_json(
+            "/api/iam/Users?filter=userName%20eq%20%22admin%40provider.example.com%22",
+            &admin,
+            None,
+        )
+        .await;
+    let me = me["users"][0]["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/iam/Users/{me}/tokens");
+    let create_token = |name: &str| {
+        app.request(Method::POST, &path, &admin, None)
+            .header("Idempotency-Key", "token-1")
+            .json(&json!({ "name": name, "description": "", "lifetimeDays": 30 }))
+            .send()
+    };
+    let first: Value = create_token("ci").await.unwrap().json().await.unwrap();
+    let retry = create_token("ci").await.unwrap();
+    assert_eq!(retry.status(), 201);
+    let retry: Value = retry.json().await.unwrap();
+    assert_eq!(retry["id"], first["id"]);
+    let (status, _) = error_of(create_token("other").await.unwrap()).await;
+    assert_eq!(status, 422);
+    let tokens = app.get_json(&path, &admin, None).await;
+    assert_eq!(tokens["tokens"].as_array().unwrap().len(), 1, "{tokens}");
 }

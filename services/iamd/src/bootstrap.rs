@@ -64,6 +64,7 @@ pub async fn run(state: &AppState, settings: &Bootstrap) -> anyhow::Result<Outco
         },
         &cause,
         vec![Claim::new("bootstrap", "provider")],
+        None,
     )
     .await;
     match created {
@@ -105,6 +106,7 @@ pub async fn run(state: &AppState, settings: &Bootstrap) -> anyhow::Result<Outco
         },
         &cause,
         Some(hash),
+        &crate::idempotency::Creation::unkeyed(),
     )
     .await
     .map_err(|error| {

@@ -14,6 +14,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
+use crate::idempotency::Creation;
 use crate::startup::AppState;
 
 /// The claim kind that keeps user names unique (lower-cased).
@@ -48,18 +49,26 @@ impl Cause {
     }
 }
 
-/// The `data` half of a domain event serialized as `{"type", "data"}`.
+/// A domain event (serialized as `{"type", "data"}`) as the log takes it:
+/// its id, type, data, and the cause (with the create's idempotency key) as
+/// metadata.
 fn event_data(
     event: &impl Serialize,
     event_type: &str,
     cause: &Cause,
+    id: uuid::Uuid,
+    idempotency: Option<Value>,
 ) -> Result<EventData, ApiError> {
     let mut value = serde_json::to_value(event).map_err(ApiError::internal)?;
     let data = value
         .get_mut("data")
         .map(Value::take)
         .unwrap_or(Value::Null);
-    Ok(EventData::new(uuid::Uuid::new_v4(), event_type, data).with_metadata(cause.metadata()))
+    let mut metadata = cause.metadata();
+    if let Some(idempotency) = idempotency {
+        metadata["idempotency"] = idempotency;
+    }
+    Ok(EventData::new(id, event_type, data).with_metadata(metadata))
 }
 
 /// Reads a stream whole and folds it into the aggregate's state.
@@ -110,6 +119,34 @@ pub(crate) struct UserWritten {
     pub(crate) revision: Option<u64>,
 }
 
+/// The events of a user's creation (its stream's first append: the events
+/// that share the first one's request id) and the revision after them.
+pub(crate) async fn first_append_of_user(
+    state: &AppState,
+    id: UserId,
+) -> Result<(Vec<UserEvent>, Option<u64>), ApiError> {
+    let recorded = state
+        .store
+        .read_stream(&id.stream(), Direction::Forwards, StreamStart::Edge, 16)
+        .await?;
+    let request = recorded
+        .first()
+        .map(|event| event.metadata["requestId"].clone());
+    let mut events = Vec::new();
+    let mut revision = None;
+    for event in recorded
+        .iter()
+        .take_while(|event| Some(&event.metadata["requestId"]) == request.as_ref())
+    {
+        events.push(
+            serde_json::from_value(json!({ "type": event.event_type, "data": event.data }))
+                .map_err(ApiError::internal)?,
+        );
+        revision = Some(event.revision);
+    }
+    Ok((events, revision))
+}
+
 /// Creates a user: decides on a stream that cannot exist yet (its id is
 /// new), claims the user name, and hands the password hash, if any, to the
 /// credentials hook in the same transaction.
@@ -118,6 +155,7 @@ pub(crate) async fn create_user(
     command: UserCommand,
     cause: &Cause,
     password_hash: Option<String>,
+    creation: &Creation,
 ) -> Result<UserWritten, ApiError> {
     let events = user::decide(None, command)?;
     let Some(UserEvent::UserCreated { id, user_name, .. }) = events.first() else {
@@ -127,8 +165,15 @@ pub(crate) async fn create_user(
     };
     let id = *id;
     let name = UserName::parse(user_name).map_err(iam_domain::DomainError::from)?;
-    let mut append = append_of(id.stream(), None, &events, UserEvent::event_type, cause)?
-        .claim(Claim::new(USER_NAME_CLAIM, name.canonical()));
+    let mut append = append_of(
+        id.stream(),
+        None,
+        &events,
+        UserEvent::event_type,
+        cause,
+        Some(creation),
+    )?
+    .claim(Claim::new(USER_NAME_CLAIM, name.canonical()));
     if let Some(hash) = password_hash {
         append = append.attach(json!({ PASSWORD_HASH: hash }));
     }
@@ -157,7 +202,14 @@ pub(crate) async fn run_user_command(
     if events.is_empty() {
         return Ok(UserWritten { events, revision });
     }
-    let mut append = append_of(id.stream(), revision, &events, UserEvent::event_type, cause)?;
+    let mut append = append_of(
+        id.stream(),
+        revision,
+        &events,
+        UserEvent::event_type,
+        cause,
+        None,
+    )?;
     if events
         .iter()
         .any(|event| matches!(event, UserEvent::UserDeleted { .. }))
@@ -207,6 +259,7 @@ pub(crate) async fn run_token_command(
     id: TokenId,
     command: TokenCommand,
     cause: &Cause,
+    creation: Option<&Creation>,
 ) -> Result<Vec<TokenEvent>, ApiError> {
     loop {
         let (current, revision) = load_token(state, id).await?;
@@ -220,6 +273,7 @@ pub(crate) async fn run_token_command(
             &events,
             TokenEvent::event_type,
             cause,
+            creation,
         )?;
         let submitted = state.store.submit(append).await;
         // The token may be a caller's credential that was just revoked.
@@ -239,13 +293,21 @@ pub(crate) async fn run_org_command(
     command: OrgCommand,
     cause: &Cause,
     claims: Vec<Claim>,
+    creation: Option<&Creation>,
 ) -> Result<Vec<OrgEvent>, ApiError> {
     let (current, revision) = load_organization(state, id).await?;
     let events = organization::decide(current.as_ref(), command)?;
     if events.is_empty() {
         return Ok(events);
     }
-    let mut append = append_of(id.stream(), revision, &events, OrgEvent::event_type, cause)?;
+    let mut append = append_of(
+        id.stream(),
+        revision,
+        &events,
+        OrgEvent::event_type,
+        cause,
+        creation,
+    )?;
     for claim in claims {
         append = append.claim(claim);
     }
@@ -254,17 +316,26 @@ pub(crate) async fn run_org_command(
 }
 
 /// The append of `events` to `stream`, expected at `revision` (no stream
-/// when `None`), each with the cause as its metadata.
+/// when `None`), each with the cause as its metadata; a create names its
+/// events as `creation` says.
 fn append_of<E: Serialize>(
     stream: String,
     revision: Option<u64>,
     events: &[E],
     event_type: impl Fn(&E) -> &'static str,
     cause: &Cause,
+    creation: Option<&Creation>,
 ) -> Result<Append, ApiError> {
     let data = events
         .iter()
-        .map(|event| event_data(event, event_type(event), cause))
+        .enumerate()
+        .map(|(index, event)| {
+            let (id, idempotency) = match creation {
+                Some(creation) => (creation.event_id(index), creation.metadata()),
+                None => (uuid::Uuid::new_v4(), None),
+            };
+            event_data(event, event_type(event), cause, id, idempotency)
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let expected = revision.map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact);
     Ok(Append::new(stream, expected, data))

@@ -11,6 +11,7 @@ mod commands;
 pub mod configuration;
 mod credentials;
 mod error;
+mod idempotency;
 mod negotiation;
 mod openapi;
 pub mod prometheus;

@@ -98,7 +98,7 @@ async fn record(state: &AppState, token: &TokenRef, command: TokenCommand) -> us
         request_id: Some("token-sweep".into()),
         ..Cause::default()
     };
-    match run_token_command(state, id, command, &cause).await {
+    match run_token_command(state, id, command, &cause, None).await {
         Ok(events) => events.len(),
         Err(error) => {
             tracing::warn!(token = %token.id, error = %error, "the token sweep could not update a token; it will try again");

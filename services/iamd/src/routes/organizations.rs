@@ -1,7 +1,7 @@
 //! `GET /api/org`, `POST /api/orgs`, `POST /api/orgs/{orgId}/members`.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use iam_domain::organization::OrgCommand;
 use iam_domain::policy::may_manage_organizations;
 use iam_domain::{OrgId, OrgKind, UserId};
@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::caller::Caller;
 use crate::error::ApiError;
+use crate::idempotency::Creation;
 use crate::negotiation::vca_json;
 use crate::request_id::RequestId;
 use crate::routes::users::cause;
@@ -63,10 +64,12 @@ pub(crate) struct NewTenant {
 /// A provider administrator creates a tenant organization.
 #[utoipa::path(
     tag = "organizations",
+    params(("Idempotency-Key" = Option<String>, Header, description = "A client's name for this create: a retry with the same key and body answers the original result (also after a restart or on another replica); the same key with another body is 422")),
     request_body(content = inline(serde_json::Value), description = "`{\"name\": \"Acme\", \"delegatesUserManagement\": true}`"),
     responses(
         (status = 201, description = "`{\"id\", \"name\", \"kind\", \"providerId\", \"delegatesUserManagement\"}`", body = inline(serde_json::Value)),
         (status = 403, description = "Not a Provider Administrator", body = iam_scim::error::ErrorBody),
+        (status = 422, description = "The Idempotency-Key was used for a different request", body = iam_scim::error::ErrorBody),
     ),
 )]
 #[post("/api/orgs")]
@@ -74,6 +77,7 @@ pub(crate) async fn create(
     state: web::Data<AppState>,
     caller: Caller,
     request_id: RequestId,
+    http: HttpRequest,
     body: web::Json<NewTenant>,
 ) -> Result<HttpResponse, ApiError> {
     // A tenant is created in its provider: a token must be scoped there.
@@ -83,22 +87,37 @@ pub(crate) async fn create(
         .name
         .clone()
         .ok_or_else(|| ApiError::bad_request("The element `name` is required."))?;
-    let id = OrgId::new(uuid::Uuid::now_v7());
-    let command = OrgCommand::CreateTenant {
-        id,
-        name,
-        provider: caller.actor.home,
-        delegates_user_management: body.delegates_user_management.unwrap_or(true),
-        at: chrono::Utc::now(),
-    };
-    crate::commands::run_org_command(
-        &state,
-        id,
-        command,
-        &cause(&caller, &request_id),
-        Vec::new(),
-    )
-    .await?;
+    let delegates = body.delegates_user_management.unwrap_or(true);
+    let creation = Creation::of(
+        &http,
+        &caller,
+        "organization",
+        &json!({ "name": name, "delegatesUserManagement": delegates }),
+    )?;
+    let id = OrgId::new(creation.id);
+    if !creation.already_made(&state, &id.stream()).await? {
+        let command = OrgCommand::CreateTenant {
+            id,
+            name,
+            provider: caller.actor.home,
+            delegates_user_management: delegates,
+            at: chrono::Utc::now(),
+        };
+        let created = crate::commands::run_org_command(
+            &state,
+            id,
+            command,
+            &cause(&caller, &request_id),
+            Vec::new(),
+            Some(&creation),
+        )
+        .await;
+        if let Err(error) = created
+            && !creation.explains(&state, &id.stream(), &error).await?
+        {
+            return Err(error);
+        }
+    }
     let row = state
         .read_models
         .organization(&id.to_string())
@@ -189,6 +208,7 @@ pub(crate) async fn add_member(
         command,
         &cause(&caller, &request_id),
         Vec::new(),
+        None,
     )
     .await?;
     let status = if events.is_empty() {

@@ -3,7 +3,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use iam_domain::policy::{
     TokenAction, TokenOwner, UserAction, may_manage_tokens, may_manage_users,
 };
@@ -17,6 +17,7 @@ use crate::caller::Caller;
 use crate::commands::run_token_command;
 use crate::credentials::sha256_hex;
 use crate::error::ApiError;
+use crate::idempotency::Creation;
 use crate::negotiation::vca_json;
 use crate::request_id::RequestId;
 use crate::routes::paging::PageQuery;
@@ -110,12 +111,13 @@ pub(crate) struct NewToken {
 /// Creates a token for the user, scoped to the effective organization: Pending, no secret.
 #[utoipa::path(
     tag = "tokens",
-    params(("id" = String, Path, description = "The owner's id")),
+    params(("id" = String, Path, description = "The owner's id"), ("Idempotency-Key" = Option<String>, Header, description = "A client's name for this create: a retry with the same key and body answers the original result (also after a restart or on another replica); the same key with another body is 422")),
     request_body(content = NewToken, content_type = "application/json"),
     responses(
         (status = 201, description = "Created, Pending", body = inline(Value)),
         (status = 400, description = "Missing name, or a lifetime outside 1 to 365 days", body = iam_scim::error::ErrorBody),
         (status = 403, description = "Not allowed, or token authentication not enabled for the owner's role", body = iam_scim::error::ErrorBody),
+        (status = 422, description = "The Idempotency-Key was used for a different request", body = iam_scim::error::ErrorBody),
     ),
 )]
 #[post("/api/iam/Users/{id}/tokens")]
@@ -123,6 +125,7 @@ pub(crate) async fn create(
     state: web::Data<AppState>,
     caller: Caller,
     request_id: RequestId,
+    http: HttpRequest,
     path: web::Path<String>,
     body: web::Json<NewToken>,
 ) -> Result<HttpResponse, ApiError> {
@@ -142,18 +145,39 @@ pub(crate) async fn create(
     let lifetime_days = body.lifetime_days.ok_or_else(|| {
         ApiError::bad_request("The element `lifetimeDays` (1 to 365) is required.")
     })?;
-    let id = TokenId::new(uuid::Uuid::now_v7());
-    let command = TokenCommand::Create {
-        id,
-        user: owner.user,
-        organization: caller.effective.id,
-        name,
-        description: body.description.clone().unwrap_or_default(),
-        lifetime_days,
-        day: chrono::Duration::from_std(state.token_day).map_err(ApiError::internal)?,
-        at: chrono::Utc::now(),
-    };
-    run_token_command(&state, id, command, &cause(&caller, &request_id)).await?;
+    let creation = Creation::of(
+        &http,
+        &caller,
+        "token",
+        &json!({ "user": owner.user, "name": name, "description": body.description,
+                 "lifetimeDays": lifetime_days }),
+    )?;
+    let id = TokenId::new(creation.id);
+    if !creation.already_made(&state, &id.stream()).await? {
+        let command = TokenCommand::Create {
+            id,
+            user: owner.user,
+            organization: caller.effective.id,
+            name,
+            description: body.description.clone().unwrap_or_default(),
+            lifetime_days,
+            day: chrono::Duration::from_std(state.token_day).map_err(ApiError::internal)?,
+            at: chrono::Utc::now(),
+        };
+        let created = run_token_command(
+            &state,
+            id,
+            command,
+            &cause(&caller, &request_id),
+            Some(&creation),
+        )
+        .await;
+        if let Err(error) = created
+            && !creation.explains(&state, &id.stream(), &error).await?
+        {
+            return Err(error);
+        }
+    }
     let token = state
         .read_models
         .token(&id.to_string(), now_ms())
@@ -229,7 +253,7 @@ pub(crate) async fn download(
         secret_hash: sha256_hex(&secret),
         at: chrono::Utc::now(),
     };
-    run_token_command(&state, id, command, &cause(&caller, &request_id)).await?;
+    run_token_command(&state, id, command, &cause(&caller, &request_id), None).await?;
     let mut response = vca_json(StatusCode::OK, &json!({ "token": secret }));
     response
         .headers_mut()
@@ -260,6 +284,7 @@ pub(crate) async fn revoke(
             at: chrono::Utc::now(),
         },
         &cause(&caller, &request_id),
+        None,
     )
     .await?;
     let token = state

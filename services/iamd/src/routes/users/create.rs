@@ -2,16 +2,19 @@
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpResponse, post, web};
+use actix_web::{HttpRequest, HttpResponse, post, web};
 use iam_domain::UserId;
 use iam_domain::policy::{UserAction, may_manage_users};
 use iam_domain::user::{NewUser, UserCommand};
+use iam_projections::read_models::UserRow;
 use iam_scim::vca::UserRequest;
+use serde_json::json;
 
 use super::{cause, check_schemas, required, role_names, row_after, user_response};
 use crate::caller::Caller;
 use crate::credentials;
 use crate::error::ApiError;
+use crate::idempotency::Creation;
 use crate::request_id::RequestId;
 use crate::startup::AppState;
 
@@ -19,6 +22,7 @@ use crate::startup::AppState;
 #[utoipa::path(
     tag = "users",
     description = "Create a user in the effective organization. `userName` must equal `email`; roles follow the combination rule.",
+    params(("Idempotency-Key" = Option<String>, Header, description = "A client's name for this create: a retry with the same key and body answers the original result (also after a restart or on another replica); the same key with another body is 422")),
     request_body(content = UserRequest, content_type = "application/json"),
     responses(
         (status = 201, description = "Created", body = iam_scim::vca::User,
@@ -26,6 +30,7 @@ use crate::startup::AppState;
         (status = 400, description = "Invalid or missing elements", body = iam_scim::error::ErrorBody),
         (status = 403, description = "Not allowed, or no credentials", body = iam_scim::error::ErrorBody),
         (status = 409, description = "The userName is taken", body = iam_scim::error::ErrorBody),
+        (status = 422, description = "The Idempotency-Key was used for a different request", body = iam_scim::error::ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = iam_scim::error::ErrorBody),
         (status = 415, description = "Body not JSON", body = iam_scim::error::ErrorBody),
     ),
@@ -36,11 +41,12 @@ pub(crate) async fn create(
     state: web::Data<AppState>,
     caller: Caller,
     request_id: RequestId,
+    http: HttpRequest,
     body: web::Json<UserRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let request = body.into_inner();
     check_schemas(&request)?;
-    let new_user = NewUser {
+    let mut new_user = NewUser {
         id: UserId::new(uuid::Uuid::now_v7()),
         organization: caller.effective.id,
         organization_kind: caller.effective.kind,
@@ -54,31 +60,74 @@ pub(crate) async fn create(
     };
     may_manage_users(&caller.actor, &caller.effective, UserAction::Create, None)
         .map_err(|denied| ApiError::forbidden(denied.0))?;
-    let password_hash = match request.password {
-        Some(password) => {
-            credentials::check_password(&password)
-                .map_err(|why| ApiError::bad_request(format!("The {why}.")))?;
-            Some(
-                credentials::hash_password(password)
-                    .await
-                    .map_err(ApiError::internal)?,
-            )
-        }
-        None => None,
-    };
+    // The password stays out of the fingerprint: the fingerprint is logged.
+    let creation = Creation::of(
+        &http,
+        &caller,
+        "user",
+        &json!({ "state": new_user.state, "email": new_user.email, "familyName": new_user.family_name,
+                 "givenName": new_user.given_name, "roles": new_user.roles, "userName": new_user.user_name,
+                 "withPassword": new_user.with_password }),
+    )?;
+    new_user.id = UserId::new(creation.id);
     let id = new_user.id;
-    let command = UserCommand::Create {
-        user: new_user,
-        at: chrono::Utc::now(),
+    let row = match created_before(&state, &creation, id).await? {
+        Some(row) => row,
+        None => {
+            let password_hash = match request.password {
+                Some(password) => {
+                    credentials::check_password(&password)
+                        .map_err(|why| ApiError::bad_request(format!("The {why}.")))?;
+                    Some(
+                        credentials::hash_password(password)
+                            .await
+                            .map_err(ApiError::internal)?,
+                    )
+                }
+                None => None,
+            };
+            let command = UserCommand::Create {
+                user: new_user,
+                at: chrono::Utc::now(),
+            };
+            let written = crate::commands::create_user(
+                &state,
+                command,
+                &cause(&caller, &request_id),
+                password_hash,
+                &creation,
+            )
+            .await;
+            match written {
+                Ok(written) => {
+                    row_after(None, &written.events, written.revision).ok_or_else(|| {
+                        ApiError::internal(anyhow::anyhow!("creating user {id} decided no user"))
+                    })?
+                }
+                Err(error) if creation.explains(&state, &id.stream(), &error).await? => {
+                    created_before(&state, &creation, id).await?.ok_or(error)?
+                }
+                Err(error) => return Err(error),
+            }
+        }
     };
-    let written =
-        crate::commands::create_user(&state, command, &cause(&caller, &request_id), password_hash)
-            .await?;
-    let row = row_after(None, &written.events, written.revision)
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("creating user {id} decided no user")))?;
     let mut response = user_response(StatusCode::CREATED, &row);
     if let Ok(location) = HeaderValue::from_str(&format!("/api/iam/Users/{id}")) {
         response.headers_mut().insert(header::LOCATION, location);
     }
     Ok(response)
+}
+
+/// The user as its keyed create answered it, when the same request was
+/// already made (422 when the key was used for another request).
+async fn created_before(
+    state: &AppState,
+    creation: &Creation,
+    id: UserId,
+) -> Result<Option<UserRow>, ApiError> {
+    if !creation.already_made(state, &id.stream()).await? {
+        return Ok(None);
+    }
+    let (events, revision) = crate::commands::first_append_of_user(state, id).await?;
+    Ok(row_after(None, &events, revision))
 }

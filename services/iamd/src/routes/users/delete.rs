@@ -66,6 +66,7 @@ pub(crate) async fn delete(
                 token_id,
                 iam_domain::token::TokenCommand::Revoke { at: now },
                 &cause(&caller, &request_id),
+                None,
             )
             .await?;
         }
