@@ -19,6 +19,7 @@
 mod database;
 mod error;
 mod inline;
+mod lease;
 mod projector;
 pub mod read_models;
 mod rows;

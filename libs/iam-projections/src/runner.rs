@@ -1,5 +1,6 @@
-//! The projector runner: one task per projector, checkpoints, retries,
-//! `wait_for`, lag and rebuild.
+//! The runner of async projectors: one task per projector, each following
+//! the log while it holds the projector's lease (one replica at a time),
+//! checkpoints, retries, `wait_for`, lag and rebuild.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +10,7 @@ use sqlx::{Any, Transaction};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use crate::lease::{self, Lease};
 use crate::{Error, Projector, ReadModels, Result};
 
 /// Events applied in one transaction at most.
@@ -207,9 +209,56 @@ struct ProjectorTask {
 
 impl ProjectorTask {
     async fn run(self, mut control: mpsc::Receiver<Control>) {
+        loop {
+            let lease = self.stand_by(&mut control).await;
+            self.run_while_held(lease, &mut control).await;
+        }
+    }
+
+    /// Waits until this process holds the projector's lease, following the
+    /// checkpoint that the holder moves meanwhile (for status and lag).
+    async fn stand_by(&self, control: &mut mpsc::Receiver<Control>) -> Lease {
+        let name = self.projector.name();
+        let mut announced = false;
+        loop {
+            if let Some(lease) = Lease::try_take(&self.read_models, name).await {
+                if announced {
+                    tracing::info!(projector = name, "took over the projector's lease");
+                }
+                if let Ok(position) = load_checkpoint(&self.read_models, name).await {
+                    self.checkpoint.send_replace(position);
+                }
+                return lease;
+            }
+            if !announced {
+                tracing::info!(
+                    projector = name,
+                    "another replica runs this projector; standing by"
+                );
+                announced = true;
+            }
+            if let Ok(position) = load_checkpoint(&self.read_models, name).await {
+                self.checkpoint.send_replace(position);
+            }
+            tokio::select! {
+                Some(Control::Rebuild(reply)) = control.recv() => {
+                    let _ = reply.send(Err(Error::Apply {
+                        projector: name.to_owned(),
+                        position: 0,
+                        reason: "another replica runs this projector; rebuild it there".into(),
+                    }));
+                }
+                () = tokio::time::sleep(lease::RETRY) => {}
+            }
+        }
+    }
+
+    /// Follows the log while `lease` is held.
+    async fn run_while_held(&self, mut lease: Lease, control: &mut mpsc::Receiver<Control>) {
         let name = self.projector.name();
         let mut subscription = self.store.subscribe_all(*self.checkpoint.borrow() + 1);
         let mut backoff = FIRST_BACKOFF;
+        let mut check = tokio::time::interval(lease::CHECK);
         loop {
             tokio::select! {
                 Some(Control::Rebuild(reply)) = control.recv() => {
@@ -220,6 +269,12 @@ impl ProjectorTask {
                         subscription = self.store.subscribe_all(1);
                     }
                     let _ = reply.send(reset);
+                }
+                _ = check.tick() => {
+                    if !lease.held().await {
+                        tracing::warn!(projector = name, "lost the projector's lease; standing by");
+                        return;
+                    }
                 }
                 batch = subscription.next_batch(BATCH_SIZE) => {
                     let applied = match batch {

@@ -59,6 +59,36 @@ impl Projector for StreamLengths {
     }
 }
 
+/// Records each event's id with a plain INSERT: applying a batch twice
+/// fails on the key instead of being absorbed.
+#[derive(Clone, Copy, Default)]
+struct EventIds;
+
+#[async_trait]
+impl Projector for EventIds {
+    fn name(&self) -> &'static str {
+        "event_ids"
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["test_event_ids"]
+    }
+
+    async fn apply(
+        &self,
+        connection: &mut AnyConnection,
+        events: &[RecordedEvent],
+    ) -> iam_projections::Result<()> {
+        for event in events {
+            sqlx::query("INSERT INTO test_event_ids (id) VALUES ($1)")
+                .bind(event.id.to_string())
+                .execute(&mut *connection)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
 struct Harness {
     store: Arc<dyn EventStore>,
     read_models: ReadModels,
@@ -76,6 +106,10 @@ impl Harness {
         .execute(read_models.pool())
         .await
         .unwrap();
+        sqlx::query("CREATE TABLE test_event_ids (id TEXT PRIMARY KEY)")
+            .execute(read_models.pool())
+            .await
+            .unwrap();
         Self {
             store,
             read_models,
@@ -132,6 +166,7 @@ both_backends!(
     a_restarted_runner_resumes_from_its_checkpoint_without_applying_twice,
     rebuilding_live_or_offline_gives_the_same_rows,
     lag_counts_the_events_not_yet_applied,
+    two_processes_running_one_projector_apply_each_event_once_and_the_survivor_takes_over,
 );
 
 async fn wait_for_returns_once_the_rows_include_the_event(h: Harness) {
@@ -258,4 +293,69 @@ async fn lag_counts_the_events_not_yet_applied(h: Harness) {
         (status[0].name, status[0].checkpoint, status[0].lag),
         ("stream_lengths", applied, 3)
     );
+}
+
+/// Two processes (two stores, two read-model pools) run the same projector
+/// on one database. Before, both applied the same batch; the loser's plain
+/// INSERT failed on the winner's rows before it ever reached the checkpoint,
+/// and it retried that batch forever.
+async fn two_processes_running_one_projector_apply_each_event_once_and_the_survivor_takes_over(
+    h: Harness,
+) {
+    let url = h._database.url().to_owned();
+    let second_store = iam_eventstore::connect(&url).await.unwrap();
+    let second_models = ReadModels::connect(&url).await.unwrap();
+    let first = Runner::new(h.store.clone(), h.read_models.clone())
+        .with(EventIds)
+        .start()
+        .await
+        .unwrap();
+    let second = Runner::new(second_store.clone(), second_models)
+        .with(EventIds)
+        .start()
+        .await
+        .unwrap();
+    let mut head = 0;
+    for i in 0..30 {
+        let store = if i % 2 == 0 { &h.store } else { &second_store };
+        let events = (0..10)
+            .map(|_| EventData::new(Uuid::new_v4(), "Happened", json!({})))
+            .collect();
+        head = store
+            .append(&format!("s-{i}"), ExpectedRevision::NoStream, events)
+            .await
+            .unwrap()
+            .last_position()
+            .unwrap();
+    }
+    for runner in [&first, &second] {
+        tokio::time::timeout(Duration::from_secs(15), runner.wait_for(head))
+            .await
+            .expect("both processes follow the head")
+            .unwrap();
+    }
+    let count = |pool: ReadModels| async move {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM test_event_ids")
+            .fetch_one(pool.pool())
+            .await
+            .unwrap()
+    };
+    assert_eq!(count(h.read_models.clone()).await, 300);
+
+    // The first process goes away; the second carries on alone.
+    drop(first);
+    let more = (0..10)
+        .map(|_| EventData::new(Uuid::new_v4(), "Happened", json!({})))
+        .collect();
+    let head = second_store
+        .append("after", ExpectedRevision::NoStream, more)
+        .await
+        .unwrap()
+        .last_position()
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), second.wait_for(head))
+        .await
+        .expect("the survivor takes over within seconds")
+        .unwrap();
+    assert_eq!(count(h.read_models.clone()).await, 310);
 }
