@@ -1,5 +1,6 @@
 //! `iamctl`: the operator's command line. It works on the database directly
-//! (`IAM_DATABASE_URL`, SQLite or PostgreSQL), through the libraries. Only
+//! (`IAM_DATABASE_URL`, SQLite or PostgreSQL), through the libraries (the
+//! application layer for `bootstrap`; it never depends on the `iamd` crate). Only
 //! `bootstrap` appends to the log (what a first start of `iamd` appends);
 //! the `projections` commands read the log and write only read models.
 
@@ -9,6 +10,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use iam_app::bootstrap::{Bootstrap, Outcome, Secret};
 use iam_eventstore::EventStore;
 use iam_projections::read_models::ALL;
 use iam_projections::{Projector, ReadModels};
@@ -36,7 +38,17 @@ enum Command {
     /// as the first start of iamd does (same variables: IAM_BOOTSTRAP_ADMIN_EMAIL,
     /// IAM_BOOTSTRAP_ADMIN_PASSWORD, IAM_BOOTSTRAP_ORG_NAME). Changes nothing
     /// when the store already has a provider.
-    Bootstrap,
+    Bootstrap {
+        /// The administrator's address [default: admin@localhost.localdomain].
+        #[arg(long, env = "IAM_BOOTSTRAP_ADMIN_EMAIL")]
+        admin_email: Option<String>,
+        /// Its password, 8 to 256 characters [default: generated and printed once].
+        #[arg(long, env = "IAM_BOOTSTRAP_ADMIN_PASSWORD", hide_env_values = true)]
+        admin_password: Option<String>,
+        /// The provider organization's name.
+        #[arg(long, env = "IAM_BOOTSTRAP_ORG_NAME", default_value = "Provider")]
+        org_name: String,
+    },
     /// Read models built from the event log.
     #[command(subcommand)]
     Projections(Projections),
@@ -70,39 +82,49 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    if let Command::Bootstrap = cli.command {
-        return bootstrap(&cli.database_url).await;
-    }
+    let projections = match cli.command {
+        Command::Bootstrap {
+            admin_email,
+            admin_password,
+            org_name,
+        } => {
+            let settings = Bootstrap {
+                admin_email,
+                admin_password: admin_password.map(Secret::new),
+                org_name,
+            };
+            return bootstrap(&cli.database_url, settings).await;
+        }
+        Command::Projections(projections) => projections,
+    };
     let store: Arc<dyn EventStore> = iam_eventstore::connect(&cli.database_url)
         .await
         .context("IAM_DATABASE_URL: cannot open the event store")?;
     let read_models = ReadModels::connect(&cli.database_url)
         .await
         .context("IAM_DATABASE_URL: cannot open the read models")?;
-    match cli.command {
-        Command::Bootstrap => bootstrap(&cli.database_url).await,
-        Command::Projections(Projections::Status) => status(&*store, &read_models).await,
-        Command::Projections(Projections::Rebuild { name }) => {
-            rebuild(&*store, &read_models, name.as_deref()).await
-        }
-        Command::Projections(Projections::Verify) => verify(&*store, &read_models).await,
+    match projections {
+        Projections::Status => status(&*store, &read_models).await,
+        Projections::Rebuild { name } => rebuild(&*store, &read_models, name.as_deref()).await,
+        Projections::Verify => verify(&*store, &read_models).await,
     }
 }
 
-async fn bootstrap(database_url: &str) -> anyhow::Result<ExitCode> {
-    let mut settings = iamd::configuration::Settings::from_env()?;
-    settings.database_url = database_url.to_owned();
-    match iamd::bootstrap::bootstrap_database(&settings).await? {
-        iamd::bootstrap::Outcome::AlreadyDone => {
-            println!("the store already has a provider: nothing changed")
-        }
-        iamd::bootstrap::Outcome::Created {
+async fn bootstrap(database_url: &str, settings: Bootstrap) -> anyhow::Result<ExitCode> {
+    let options = iam_app::Options {
+        database_url: database_url.to_owned(),
+        session_ttl: std::time::Duration::from_secs(900),
+        token_day: std::time::Duration::from_secs(86_400),
+    };
+    match iam_app::bootstrap::bootstrap_database(&options, &settings).await? {
+        Outcome::AlreadyDone => println!("the store already has a provider: nothing changed"),
+        Outcome::Created {
             admin,
             generated_password,
         } => {
             println!(
                 "created the provider organization `{}` and its administrator {admin}",
-                settings.bootstrap.org_name
+                settings.org_name
             );
             if let Some(password) = generated_password {
                 println!("log in as {admin} with password {password} (shown once)");

@@ -1,69 +1,29 @@
-//! Who is calling, and in which organization: the `Caller` extractor.
-//!
-//! Missing credentials are 403, invalid or expired ones 401 (as the vCloud
-//! Air API answers). `X-VMware-VCloud-Tenant-Context` names the effective
-//! organization: provider users may name tenants of their provider, tenant
-//! users only their own organization; anything else is 403.
+//! The `Caller` extractor: authenticates a request through the application
+//! layer ([`iam_app::authentication`]) from its `Authorization` and
+//! `X-VMware-VCloud-Tenant-Context` headers.
 
 use std::future::Future;
+use std::ops::Deref;
 use std::pin::Pin;
 
 use actix_web::{FromRequest, HttpRequest, web};
-use iam_domain::policy::{Actor, may_act_in, token_authentication_enabled};
-use iam_domain::{OrgId, OrgKind, Organization, UserId};
-use iam_projections::read_models::{OrganizationRow, UserRow};
 
-use crate::credentials;
 use crate::error::ApiError;
-use crate::recent_callers::Resolved;
 use crate::startup::AppState;
-
-/// The refusal of a token used outside its organization (SPEC §4, verbatim).
-pub(crate) const TOKEN_NOT_SCOPED: &str = "API token is not scoped to this organization.";
 
 /// The tenant-context header (matched case-insensitively, like every header).
 pub(crate) const TENANT_CONTEXT: &str = "x-vmware-vcloud-tenant-context";
 
 /// An authenticated caller and the organization it acts in.
 #[derive(Debug, Clone)]
-pub(crate) struct Caller {
-    /// The caller as the policy sees it.
-    pub(crate) actor: Actor,
-    /// The caller's user row.
-    pub(crate) user: UserRow,
-    /// The organization the request works on.
-    pub(crate) effective: Organization,
-    /// Whether the caller authenticated with an API token (then every
-    /// resource outside the token's organization is refused with
-    /// [`TOKEN_NOT_SCOPED`]).
-    pub(crate) via_token: bool,
-}
+pub(crate) struct Caller(pub(crate) iam_app::Caller);
 
-impl Caller {
-    /// 403 with [`TOKEN_NOT_SCOPED`] when the caller authenticated with an
-    /// API token and `organization` is not the token's; sessions pass.
-    pub(crate) fn require_token_scope(&self, organization: OrgId) -> Result<(), ApiError> {
-        if self.via_token && organization != self.effective.id {
-            return Err(ApiError::forbidden(TOKEN_NOT_SCOPED));
-        }
-        Ok(())
+impl Deref for Caller {
+    type Target = iam_app::Caller;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
     }
-}
-
-/// A read-model organization as the domain sees it.
-pub(crate) fn organization(row: &OrganizationRow) -> Option<Organization> {
-    Some(Organization {
-        id: OrgId::parse(&row.id)?,
-        name: row.name.clone(),
-        kind: if row.kind == "Provider" {
-            OrgKind::Provider
-        } else {
-            OrgKind::Tenant
-        },
-        provider: row.provider_id.as_deref().and_then(OrgId::parse),
-        delegates_user_management: row.delegates,
-        members: Default::default(),
-    })
 }
 
 impl FromRequest for Caller {
@@ -80,171 +40,18 @@ async fn authenticate(request: &HttpRequest) -> Result<Caller, ApiError> {
     let state = request
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state is missing")))?;
-    let Some(authorization) = request
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)
-    else {
-        return Err(ApiError::forbidden(
-            "Authentication is required: log in with POST /api/iam/login and send Authorization: Bearer <token>.",
-        ));
-    };
-    let session_invalid =
-        || ApiError::unauthorized("The session token is invalid or has expired; log in again.");
-    let authorization = authorization.to_str().map_err(|_| session_invalid())?;
-    let (scheme, token) = authorization
-        .trim()
-        .split_once(' ')
-        .ok_or_else(session_invalid)?;
-    let via_token = scheme.eq_ignore_ascii_case("token");
-    // Once the credential is read, what can still go missing (a user deleted
-    // meanwhile, say) is explained in the credential's own terms.
-    let invalid = move || {
-        if via_token {
-            ApiError::unauthorized(TOKEN_INVALID)
-        } else {
-            session_invalid()
-        }
-    };
-    // A session costs one indexed read (session joined with its user); an
-    // API token two (the token, then its user); either none when the same
-    // credential was resolved in the last half second. Organizations come
-    // from memory after their first read.
-    let key = format!(
-        "{}:{}",
-        if via_token { "token" } else { "bearer" },
-        credentials::sha256_hex(token.trim())
-    );
-    let resolved = match state.recent_callers.get(&key) {
-        Some(resolved) => resolved,
-        None => {
-            let resolved = if via_token {
-                let (user, organization) = api_token_user(state, token.trim()).await?;
-                let user = state.read_models.user(&user).await?.ok_or_else(invalid)?;
-                Resolved {
-                    user,
-                    token_scope: Some(organization),
-                }
-            } else if scheme.eq_ignore_ascii_case("bearer") {
-                let now = chrono::Utc::now().timestamp_millis();
-                let user = state
-                    .read_models
-                    .user_of_session(&credentials::sha256_hex(token.trim()), now)
-                    .await?
-                    .ok_or_else(invalid)?;
-                Resolved {
-                    user,
-                    token_scope: None,
-                }
-            } else {
-                return Err(ApiError::unauthorized(
-                    "Send Authorization: Bearer <session token> or Token <API token> (Basic credentials are \
-                     accepted only by POST /api/iam/login).",
-                ));
-            };
-            state.recent_callers.insert(key, resolved.clone());
-            resolved
-        }
-    };
-    let Resolved { user, token_scope } = resolved;
-    if user.state != "Active" {
-        return Err(ApiError::unauthorized(
-            "The user is inactive; an administrator can activate it again.",
-        ));
-    }
-    let home_row = state
-        .read_models
-        .organization(&user.organization_id)
-        .await?
-        .ok_or_else(|| {
-            ApiError::internal(anyhow::anyhow!("user {} has no organization", user.id))
-        })?;
-    let home = organization(&home_row).ok_or_else(|| {
-        ApiError::internal(anyhow::anyhow!(
-            "organization {} is unreadable",
-            home_row.id
-        ))
-    })?;
-    let actor = Actor {
-        user: UserId::parse(&user.id).ok_or_else(invalid)?,
-        home: home.id,
-        home_kind: home.kind,
-        roles: user.roles.clone(),
-    };
-    // An API token acts only in its organization: checked here, before any
-    // permission check, so that a foreign organization always hears why.
-    if let Some(scope) = &token_scope {
-        let named = request
+    // A header that is not text is passed as text that matches nothing.
+    let header = |name| {
+        request
             .headers()
-            .get(TENANT_CONTEXT)
-            .map(|v| OrgId::parse(v.to_str().unwrap_or_default().trim()));
-        if named.is_some_and(|named| named.map(|id| id.to_string()).as_ref() != Some(scope)) {
-            return Err(ApiError::forbidden(TOKEN_NOT_SCOPED));
-        }
-        // The user's roles may have changed since the token was downloaded.
-        token_authentication_enabled(&actor.roles)
-            .map_err(|denied| ApiError::forbidden(denied.0))?;
-        let row = state
-            .read_models
-            .organization(scope)
-            .await?
-            .ok_or_else(invalid)?;
-        let effective = organization(&row).ok_or_else(invalid)?;
-        return Ok(Caller {
-            actor,
-            user,
-            effective,
-            via_token: true,
-        });
-    }
-    let effective = match request.headers().get(TENANT_CONTEXT) {
-        None => home,
-        Some(value) => {
-            let named = value.to_str().unwrap_or_default().trim();
-            let unknown = || {
-                ApiError::forbidden(format!(
-                    "Organization `{named}` named by X-VMware-VCloud-Tenant-Context does not exist or is not \
-                     visible to you."
-                ))
-            };
-            let row = match OrgId::parse(named) {
-                Some(id) => state.read_models.organization(&id.to_string()).await?,
-                None => None,
-            };
-            let organization = row.as_ref().and_then(organization).ok_or_else(unknown)?;
-            may_act_in(&actor, &organization).map_err(|denied| ApiError::forbidden(denied.0))?;
-            organization
-        }
+            .get(name)
+            .map(|value| value.to_str().unwrap_or_default())
     };
-    Ok(Caller {
-        actor,
-        user,
-        effective,
-        via_token: false,
-    })
-}
-
-/// The refusal of an API token that does not authenticate (401).
-const TOKEN_INVALID: &str =
-    "The API token is invalid, revoked or expired; download a new one, or log in with a password.";
-
-/// The user and organization of an enabled API token, or 401.
-async fn api_token_user(state: &AppState, secret: &str) -> Result<(String, String), ApiError> {
-    use subtle::ConstantTimeEq;
-    let invalid = || ApiError::unauthorized(TOKEN_INVALID);
-    // A malformed secret (wrong prefix, length or checksum) costs no lookup.
-    if !iam_domain::token_secret::is_well_formed(secret) {
-        return Err(invalid());
-    }
-    let hash = credentials::sha256_hex(secret);
-    let now = chrono::Utc::now().timestamp_millis();
-    let (token, stored) = state
-        .read_models
-        .token_by_secret_hash(&hash, now)
-        .await?
-        .ok_or_else(invalid)?;
-    let matches: bool = stored.as_bytes().ct_eq(hash.as_bytes()).into();
-    if !matches || token.status != "Enabled" {
-        return Err(invalid());
-    }
-    Ok((token.user_id, token.organization_id))
+    let caller = iam_app::authentication::authenticate(
+        &state.app,
+        header(actix_web::http::header::AUTHORIZATION.as_str()),
+        header(TENANT_CONTEXT),
+    )
+    .await?;
+    Ok(Caller(caller))
 }

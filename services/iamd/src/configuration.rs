@@ -26,34 +26,7 @@ pub struct Settings {
     pub token_sweep_interval: Duration,
 }
 
-/// The provider and administrator a start with an empty store creates.
-#[derive(Debug, Clone)]
-pub struct Bootstrap {
-    /// `IAM_BOOTSTRAP_ADMIN_EMAIL` (default `admin@localhost.localdomain`).
-    pub admin_email: Option<String>,
-    /// `IAM_BOOTSTRAP_ADMIN_PASSWORD` (default: generated and printed once).
-    pub admin_password: Option<Secret>,
-    /// `IAM_BOOTSTRAP_ORG_NAME` (default `Provider`).
-    pub org_name: String,
-}
-
-/// A secret setting: shown as `<redacted>` by `Debug`, so that logging the
-/// settings never shows it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// The secret itself, for the one place that needs it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
+pub use iam_app::bootstrap::{Bootstrap, Secret};
 
 /// A setting that cannot be used; the message names the variable.
 #[derive(Debug, thiserror::Error)]
@@ -144,14 +117,16 @@ fn bootstrap(
     }
     let admin_password = get("IAM_BOOTSTRAP_ADMIN_PASSWORD")?;
     if let Some(password) = &admin_password {
-        crate::credentials::check_password(password).map_err(|reason| SettingsError::Invalid {
-            variable: "IAM_BOOTSTRAP_ADMIN_PASSWORD",
-            reason,
+        iam_app::credentials::check_password(password).map_err(|reason| {
+            SettingsError::Invalid {
+                variable: "IAM_BOOTSTRAP_ADMIN_PASSWORD",
+                reason,
+            }
         })?;
     }
     Ok(Bootstrap {
         admin_email,
-        admin_password: admin_password.map(Secret),
+        admin_password: admin_password.map(Secret::new),
         org_name: get("IAM_BOOTSTRAP_ORG_NAME")?.unwrap_or_else(|| "Provider".to_owned()),
     })
 }

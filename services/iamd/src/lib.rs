@@ -5,19 +5,13 @@
 //!
 //! This is the only crate that knows actix-web.
 
-pub mod bootstrap;
 mod caller;
-mod commands;
 pub mod configuration;
-mod credentials;
 mod error;
-mod idempotency;
 mod negotiation;
 mod openapi;
 pub mod prometheus;
-mod recent_callers;
 mod request_id;
 mod routes;
 pub mod startup;
 pub mod telemetry;
-mod token_expiry;

@@ -7,10 +7,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::json;
 
-use crate::credentials;
 use crate::error::ApiError;
 use crate::negotiation::vca_json;
 use crate::startup::AppState;
+use iam_app::credentials;
 
 /// The one answer for every failed login, so that it does not tell whether
 /// the user exists.

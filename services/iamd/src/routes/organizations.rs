@@ -10,11 +10,11 @@ use serde_json::json;
 
 use crate::caller::Caller;
 use crate::error::ApiError;
-use crate::idempotency::Creation;
 use crate::negotiation::vca_json;
 use crate::request_id::RequestId;
 use crate::routes::users::cause;
 use crate::startup::AppState;
+use iam_app::idempotency::Creation;
 
 /// The organizations the caller can see: its own and, for a provider user,
 /// the provider's tenants. An API token sees from its organization only:
@@ -89,7 +89,7 @@ pub(crate) async fn create(
         .ok_or_else(|| ApiError::bad_request("The element `name` is required."))?;
     let delegates = body.delegates_user_management.unwrap_or(true);
     let creation = Creation::of(
-        &http,
+        crate::routes::idempotency_key(&http),
         &caller,
         "organization",
         &json!({ "name": name, "delegatesUserManagement": delegates }),
@@ -103,7 +103,7 @@ pub(crate) async fn create(
             delegates_user_management: delegates,
             at: chrono::Utc::now(),
         };
-        let created = crate::commands::run_org_command(
+        let created = iam_app::commands::run_org_command(
             &state,
             id,
             command,
@@ -115,7 +115,7 @@ pub(crate) async fn create(
         if let Err(error) = created
             && !creation.explains(&state, &id.stream(), &error).await?
         {
-            return Err(error);
+            return Err(error.into());
         }
     }
     let row = state
@@ -202,7 +202,7 @@ pub(crate) async fn add_member(
         user_role: role,
         at: chrono::Utc::now(),
     };
-    let events = crate::commands::run_org_command(
+    let events = iam_app::commands::run_org_command(
         &state,
         org_id,
         command,

@@ -14,15 +14,16 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::caller::Caller;
-use crate::commands::run_token_command;
-use crate::credentials::sha256_hex;
 use crate::error::ApiError;
-use crate::idempotency::Creation;
 use crate::negotiation::vca_json;
 use crate::request_id::RequestId;
 use crate::routes::paging::PageQuery;
-use crate::routes::users::{cause, visible_user};
+use crate::routes::users::cause;
 use crate::startup::AppState;
+use iam_app::commands::run_token_command;
+use iam_app::credentials::sha256_hex;
+use iam_app::idempotency::Creation;
+use iam_app::users::visible_user;
 
 /// A token as the API shows it: never its secret.
 fn view(token: &TokenRow) -> Value {
@@ -146,7 +147,7 @@ pub(crate) async fn create(
         ApiError::bad_request("The element `lifetimeDays` (1 to 365) is required.")
     })?;
     let creation = Creation::of(
-        &http,
+        crate::routes::idempotency_key(&http),
         &caller,
         "token",
         &json!({ "user": owner.user, "name": name, "description": body.description,
@@ -175,7 +176,7 @@ pub(crate) async fn create(
         if let Err(error) = created
             && !creation.explains(&state, &id.stream(), &error).await?
         {
-            return Err(error);
+            return Err(error.into());
         }
     }
     let token = state

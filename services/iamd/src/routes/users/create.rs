@@ -10,13 +10,14 @@ use iam_projections::read_models::UserRow;
 use iam_scim::vca::UserRequest;
 use serde_json::json;
 
-use super::{cause, check_schemas, required, role_names, row_after, user_response};
+use super::{cause, check_schemas, required, role_names, user_response};
 use crate::caller::Caller;
-use crate::credentials;
 use crate::error::ApiError;
-use crate::idempotency::Creation;
 use crate::request_id::RequestId;
 use crate::startup::AppState;
+use iam_app::credentials;
+use iam_app::idempotency::Creation;
+use iam_app::users::row_after;
 
 /// Creates a user in the effective organization.
 #[utoipa::path(
@@ -62,7 +63,7 @@ pub(crate) async fn create(
         .map_err(|denied| ApiError::forbidden(denied.0))?;
     // The password stays out of the fingerprint: the fingerprint is logged.
     let creation = Creation::of(
-        &http,
+        crate::routes::idempotency_key(&http),
         &caller,
         "user",
         &json!({ "state": new_user.state, "email": new_user.email, "familyName": new_user.family_name,
@@ -90,7 +91,7 @@ pub(crate) async fn create(
                 user: new_user,
                 at: chrono::Utc::now(),
             };
-            let written = crate::commands::create_user(
+            let written = iam_app::commands::create_user(
                 &state,
                 command,
                 &cause(&caller, &request_id),
@@ -107,7 +108,7 @@ pub(crate) async fn create(
                 Err(error) if creation.explains(&state, &id.stream(), &error).await? => {
                     created_before(&state, &creation, id).await?.ok_or(error)?
                 }
-                Err(error) => return Err(error),
+                Err(error) => return Err(error.into()),
             }
         }
     };
@@ -128,6 +129,6 @@ async fn created_before(
     if !creation.already_made(state, &id.stream()).await? {
         return Ok(None);
     }
-    let (events, revision) = crate::commands::first_append_of_user(state, id).await?;
+    let (events, revision) = iam_app::commands::first_append_of_user(state, id).await?;
     Ok(row_after(None, &events, revision))
 }

@@ -6,11 +6,12 @@ use iam_domain::UserId;
 use iam_domain::policy::{UserAction, may_manage_users};
 use iam_domain::user::UserCommand;
 
-use super::{cause, visible_user};
+use super::cause;
 use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::request_id::RequestId;
 use crate::startup::AppState;
+use iam_app::users::visible_user;
 
 /// Deletes a user of the effective organization.
 #[utoipa::path(
@@ -51,7 +52,7 @@ pub(crate) async fn delete(
     let command = UserCommand::Delete {
         at: chrono::Utc::now(),
     };
-    crate::commands::run_user_command(&state, id, command, &cause(&caller, &request_id), None)
+    iam_app::commands::run_user_command(&state, id, command, &cause(&caller, &request_id), None)
         .await?;
     // Its tokens are revoked with it, wherever they are scoped.
     let now = chrono::Utc::now();
@@ -61,7 +62,7 @@ pub(crate) async fn delete(
         .await?
     {
         if let Some(token_id) = iam_domain::TokenId::parse(&token.id) {
-            crate::commands::run_token_command(
+            iam_app::commands::run_token_command(
                 &state,
                 token_id,
                 iam_domain::token::TokenCommand::Revoke { at: now },

@@ -8,11 +8,12 @@ use iam_eventstore::{Direction, StreamStart};
 use iam_projections::read_models::UserRow;
 use serde::Deserialize;
 
-use super::{user_response, view, visible_user};
+use super::{user_response, view};
 use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::negotiation::vca_json;
 use crate::startup::AppState;
+use iam_app::users::visible_user;
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct GetQuery {

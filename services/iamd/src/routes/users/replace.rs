@@ -10,13 +10,12 @@ use iam_projections::read_models::UserRow;
 use iam_scim::vca::UserRequest;
 use serde_json::{Value, json};
 
-use super::{
-    cause, check_schemas, etag, required, role_names, row_after, user_response, visible_user,
-};
+use super::{cause, check_schemas, etag, required, role_names, user_response};
 use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::request_id::RequestId;
 use crate::startup::AppState;
+use iam_app::users::{row_after, visible_user};
 
 /// Replaces a user's changeable elements.
 #[utoipa::path(
@@ -81,7 +80,7 @@ pub(crate) async fn replace(
         replacement,
         at: chrono::Utc::now(),
     };
-    let written = crate::commands::run_user_command(
+    let written = iam_app::commands::run_user_command(
         &state,
         id,
         command,

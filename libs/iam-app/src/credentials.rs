@@ -22,12 +22,12 @@ use sha2::{Digest, Sha256};
 
 const MIGRATIONS_TABLE: &str = "iamd_migrations";
 /// Shortest password accepted.
-pub(crate) const MIN_PASSWORD_LENGTH: usize = 8;
+pub const MIN_PASSWORD_LENGTH: usize = 8;
 /// Longest password accepted (bounds the hashing work an attacker can ask for).
-pub(crate) const MAX_PASSWORD_LENGTH: usize = 256;
+pub const MAX_PASSWORD_LENGTH: usize = 256;
 
 /// Creates the credential and session tables when needed.
-pub(crate) async fn migrate(read_models: &ReadModels) -> anyhow::Result<()> {
+pub async fn migrate(read_models: &ReadModels) -> anyhow::Result<()> {
     let mut migrator = match read_models.backend() {
         Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
         Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
@@ -41,7 +41,7 @@ pub(crate) async fn migrate(read_models: &ReadModels) -> anyhow::Result<()> {
 }
 
 /// Checks a new password's length; the message says what is allowed.
-pub(crate) fn check_password(password: &str) -> Result<(), String> {
+pub fn check_password(password: &str) -> Result<(), String> {
     let length = password.chars().count();
     if !(MIN_PASSWORD_LENGTH..=MAX_PASSWORD_LENGTH).contains(&length) {
         return Err(format!(
@@ -52,7 +52,7 @@ pub(crate) fn check_password(password: &str) -> Result<(), String> {
 }
 
 /// Hashes a password with Argon2id and a random salt (off the async threads).
-pub(crate) async fn hash_password(password: String) -> anyhow::Result<String> {
+pub async fn hash_password(password: String) -> anyhow::Result<String> {
     tokio::task::spawn_blocking(move || {
         Argon2::default()
             .hash_password(password.as_bytes())
@@ -68,7 +68,7 @@ const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$
 
 /// Whether `password` matches `hash` (or, with no hash, a decoy: false, in
 /// about the same time).
-pub(crate) async fn verify_password(password: String, hash: Option<String>) -> bool {
+pub async fn verify_password(password: String, hash: Option<String>) -> bool {
     tokio::task::spawn_blocking(move || {
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| DECOY_HASH.to_owned());
@@ -85,7 +85,7 @@ pub(crate) async fn verify_password(password: String, hash: Option<String>) -> b
 }
 
 /// A user's password hash, if it has one.
-pub(crate) async fn password_hash(
+pub async fn password_hash(
     read_models: &ReadModels,
     user_id: &str,
 ) -> anyhow::Result<Option<String>> {
@@ -102,8 +102,8 @@ pub(crate) async fn password_hash(
 /// hash reaches it as the append's attachment, never through the log; a
 /// deleted user's password and sessions go with the deletion.
 #[derive(Debug)]
-pub(crate) struct ServiceInline {
-    pub(crate) projections: InlineProjections,
+pub struct ServiceInline {
+    pub projections: InlineProjections,
 }
 
 #[async_trait::async_trait]
@@ -179,7 +179,7 @@ async fn write_credentials(
 
 /// Opens a session for `user_id`; returns the token (shown once, in the
 /// login response).
-pub(crate) async fn open_session(
+pub async fn open_session(
     read_models: &ReadModels,
     user_id: &str,
     ttl: Duration,
@@ -199,7 +199,7 @@ pub(crate) async fn open_session(
 }
 
 /// Lower-case hex SHA-256.
-pub(crate) fn sha256_hex(text: &str) -> String {
+pub fn sha256_hex(text: &str) -> String {
     Sha256::digest(text.as_bytes())
         .iter()
         .map(|byte| format!("{byte:02x}"))

@@ -10,18 +10,17 @@
 
 use std::time::Duration;
 
-use actix_web::web;
 use iam_domain::token::TokenCommand;
 use iam_domain::{TokenId, UserId};
 use iam_projections::read_models::TokenRef;
 
+use crate::App;
 use crate::commands::{Cause, load_user, run_token_command};
-use crate::startup::AppState;
 
 const BATCH: i64 = 500;
 
 /// Runs the sweep every `interval`, for as long as the service runs.
-pub(crate) async fn sweep_forever(state: web::Data<AppState>, interval: Duration) {
+pub async fn sweep_forever(state: std::sync::Arc<App>, interval: Duration) {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -58,7 +57,7 @@ struct Swept {
 /// and revokes up to one batch of tokens of deleted users (the next tick
 /// takes the rest). A token whose command fails is logged and left for the
 /// next tick; the others go on.
-async fn sweep(state: &AppState) -> Result<Swept, crate::error::ApiError> {
+async fn sweep(state: &App) -> Result<Swept, crate::AppError> {
     let now = chrono::Utc::now();
     let mut swept = Swept::default();
     let due = state
@@ -89,7 +88,7 @@ async fn sweep(state: &AppState) -> Result<Swept, crate::error::ApiError> {
 /// Runs `command` on `token` on behalf of the sweep (the event names the
 /// token's organization, so audits find it there); returns how many events
 /// it appended.
-async fn record(state: &AppState, token: &TokenRef, command: TokenCommand) -> usize {
+async fn record(state: &App, token: &TokenRef, command: TokenCommand) -> usize {
     let Some(id) = TokenId::parse(&token.id) else {
         return 0;
     };

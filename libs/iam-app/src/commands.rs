@@ -13,28 +13,28 @@ use iam_eventstore::{Append, Claim, Direction, EventData, ExpectedRevision, Stre
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::error::ApiError;
+use crate::App;
+use crate::AppError;
 use crate::idempotency::Creation;
-use crate::startup::AppState;
 
 /// The claim kind that keeps user names unique (lower-cased).
-pub(crate) const USER_NAME_CLAIM: &str = "userName";
+pub const USER_NAME_CLAIM: &str = "userName";
 /// The attachment key of a password hash, for the credentials hook.
-pub(crate) const PASSWORD_HASH: &str = "passwordHash";
+pub const PASSWORD_HASH: &str = "passwordHash";
 
 /// Who caused a change, recorded in the metadata of its events.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Cause {
+pub struct Cause {
     /// The acting user (none at bootstrap).
-    pub(crate) actor: Option<String>,
+    pub actor: Option<String>,
     /// The acting user's home organization.
-    pub(crate) actor_organization: Option<String>,
+    pub actor_organization: Option<String>,
     /// The organization the request worked on.
-    pub(crate) organization: Option<String>,
+    pub organization: Option<String>,
     /// The request id.
-    pub(crate) request_id: Option<String>,
+    pub request_id: Option<String>,
     /// The trace id, when traces are exported.
-    pub(crate) trace_id: Option<String>,
+    pub trace_id: Option<String>,
 }
 
 impl Cause {
@@ -58,8 +58,8 @@ fn event_data(
     cause: &Cause,
     id: uuid::Uuid,
     idempotency: Option<Value>,
-) -> Result<EventData, ApiError> {
-    let mut value = serde_json::to_value(event).map_err(ApiError::internal)?;
+) -> Result<EventData, AppError> {
+    let mut value = serde_json::to_value(event).map_err(AppError::internal)?;
     let data = value
         .get_mut("data")
         .map(Value::take)
@@ -73,10 +73,10 @@ fn event_data(
 
 /// Reads a stream whole and folds it into the aggregate's state.
 async fn load<E, S>(
-    state: &AppState,
+    state: &App,
     stream: &str,
     apply: impl Fn(Option<S>, &E) -> Option<S>,
-) -> Result<(Option<S>, Option<u64>), ApiError>
+) -> Result<(Option<S>, Option<u64>), AppError>
 where
     E: serde::de::DeserializeOwned,
 {
@@ -89,42 +89,39 @@ where
     for recorded in &events {
         let event: E =
             serde_json::from_value(json!({ "type": recorded.event_type, "data": recorded.data }))
-                .map_err(ApiError::internal)?;
+                .map_err(AppError::internal)?;
         aggregate = apply(aggregate, &event);
     }
     Ok((aggregate, revision))
 }
 
 /// A user as its stream leaves it, and the stream's revision.
-pub(crate) async fn load_user(
-    state: &AppState,
-    id: UserId,
-) -> Result<(Option<User>, Option<u64>), ApiError> {
+pub async fn load_user(state: &App, id: UserId) -> Result<(Option<User>, Option<u64>), AppError> {
     load(state, &id.stream(), user::apply).await
 }
 
 /// An organization as its stream leaves it, and the stream's revision.
-pub(crate) async fn load_organization(
-    state: &AppState,
+pub async fn load_organization(
+    state: &App,
     id: OrgId,
-) -> Result<(Option<Organization>, Option<u64>), ApiError> {
+) -> Result<(Option<Organization>, Option<u64>), AppError> {
     load(state, &id.stream(), organization::apply).await
 }
 
 /// What a user command wrote: its events (none when nothing changed) and
 /// the stream's revision after it (the user's new ETag).
 #[derive(Debug)]
-pub(crate) struct UserWritten {
-    pub(crate) events: Vec<UserEvent>,
-    pub(crate) revision: Option<u64>,
+pub struct UserWritten {
+    pub events: Vec<UserEvent>,
+    pub revision: Option<u64>,
 }
 
 /// The events of a user's creation (its stream's first append: the events
 /// that share the first one's request id) and the revision after them.
-pub(crate) async fn first_append_of_user(
-    state: &AppState,
+pub async fn first_append_of_user(
+    state: &App,
     id: UserId,
-) -> Result<(Vec<UserEvent>, Option<u64>), ApiError> {
+) -> Result<(Vec<UserEvent>, Option<u64>), AppError> {
     let recorded = state
         .store
         .read_stream(&id.stream(), Direction::Forwards, StreamStart::Edge, 16)
@@ -140,7 +137,7 @@ pub(crate) async fn first_append_of_user(
     {
         events.push(
             serde_json::from_value(json!({ "type": event.event_type, "data": event.data }))
-                .map_err(ApiError::internal)?,
+                .map_err(AppError::internal)?,
         );
         revision = Some(event.revision);
     }
@@ -150,16 +147,16 @@ pub(crate) async fn first_append_of_user(
 /// Creates a user: decides on a stream that cannot exist yet (its id is
 /// new), claims the user name, and hands the password hash, if any, to the
 /// credentials hook in the same transaction.
-pub(crate) async fn create_user(
-    state: &AppState,
+pub async fn create_user(
+    state: &App,
     command: UserCommand,
     cause: &Cause,
     password_hash: Option<String>,
     creation: &Creation,
-) -> Result<UserWritten, ApiError> {
+) -> Result<UserWritten, AppError> {
     let events = user::decide(None, command)?;
     let Some(UserEvent::UserCreated { id, user_name, .. }) = events.first() else {
-        return Err(ApiError::internal(anyhow::anyhow!(
+        return Err(AppError::internal(anyhow::anyhow!(
             "creating a user decided no UserCreated event"
         )));
     };
@@ -187,13 +184,13 @@ pub(crate) async fn create_user(
 /// Decides and appends a user command. With `if_match`, the append expects
 /// exactly that revision: a change committed since the caller read the user
 /// is 412, never a lost update. Deleting releases the user name.
-pub(crate) async fn run_user_command(
-    state: &AppState,
+pub async fn run_user_command(
+    state: &App,
     id: UserId,
     command: UserCommand,
     cause: &Cause,
     if_match: Option<u64>,
-) -> Result<UserWritten, ApiError> {
+) -> Result<UserWritten, AppError> {
     let (current, revision) = load_user(state, id).await?;
     if if_match.is_some_and(|expected| revision != Some(expected)) {
         return Err(changed_since_read(revision));
@@ -233,10 +230,10 @@ pub(crate) async fn run_user_command(
 }
 
 /// 412: the user changed since the caller read it.
-fn changed_since_read(revision: Option<u64>) -> ApiError {
+fn changed_since_read(revision: Option<u64>) -> AppError {
     let now = revision.map_or_else(|| "gone".to_owned(), |r| format!("\"{r}\""));
-    ApiError::new(
-        actix_web::http::StatusCode::PRECONDITION_FAILED,
+    AppError::refused(
+        crate::Refusal::PreconditionFailed,
         format!(
             "The user has changed since you read it (its ETag is now {now}); read it again and retry."
         ),
@@ -244,23 +241,23 @@ fn changed_since_read(revision: Option<u64>) -> ApiError {
 }
 
 /// A token as its stream leaves it, and the stream's revision.
-pub(crate) async fn load_token(
-    state: &AppState,
+pub async fn load_token(
+    state: &App,
     id: TokenId,
-) -> Result<(Option<Token>, Option<u64>), ApiError> {
+) -> Result<(Option<Token>, Option<u64>), AppError> {
     load(state, &id.stream(), token::apply).await
 }
 
 /// Decides and appends a token command. A concurrent change to the token
 /// (two downloads at once) is decided again on the new state, so the loser
 /// hears why it lost (already downloaded) rather than "try again".
-pub(crate) async fn run_token_command(
-    state: &AppState,
+pub async fn run_token_command(
+    state: &App,
     id: TokenId,
     command: TokenCommand,
     cause: &Cause,
     creation: Option<&Creation>,
-) -> Result<Vec<TokenEvent>, ApiError> {
+) -> Result<Vec<TokenEvent>, AppError> {
     loop {
         let (current, revision) = load_token(state, id).await?;
         let events = token::decide(current.as_ref(), command.clone())?;
@@ -287,14 +284,14 @@ pub(crate) async fn run_token_command(
 }
 
 /// Decides and appends an organization command.
-pub(crate) async fn run_org_command(
-    state: &AppState,
+pub async fn run_org_command(
+    state: &App,
     id: OrgId,
     command: OrgCommand,
     cause: &Cause,
     claims: Vec<Claim>,
     creation: Option<&Creation>,
-) -> Result<Vec<OrgEvent>, ApiError> {
+) -> Result<Vec<OrgEvent>, AppError> {
     let (current, revision) = load_organization(state, id).await?;
     let events = organization::decide(current.as_ref(), command)?;
     if events.is_empty() {
@@ -325,7 +322,7 @@ fn append_of<E: Serialize>(
     event_type: impl Fn(&E) -> &'static str,
     cause: &Cause,
     creation: Option<&Creation>,
-) -> Result<Append, ApiError> {
+) -> Result<Append, AppError> {
     let data = events
         .iter()
         .enumerate()

@@ -10,19 +10,15 @@
 //! with the key finds the stream taken. The first event's metadata records
 //! the key and the fingerprint, which tells the two apart afterwards.
 
-use actix_web::HttpRequest;
-use actix_web::http::StatusCode;
 use iam_eventstore::{Direction, StreamStart};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::caller::Caller;
-use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::{App, AppError, Caller, Refusal};
 
-/// The request header.
-pub(crate) const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// The request header (HTTP dialects read it by this name).
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// The longest key accepted.
 const MAX_KEY_LENGTH: usize = 255;
 /// The namespace of derived ids (a fixed, random UUID of this service).
@@ -30,9 +26,9 @@ const NAMESPACE: Uuid = Uuid::from_u128(0x5d1e_7c3a_9b4f_4e2d_8a61_0c7f_3b92_d4e
 
 /// How one create names its resource and events.
 #[derive(Debug, Clone)]
-pub(crate) struct Creation {
+pub struct Creation {
     /// The new resource's id.
-    pub(crate) id: Uuid,
+    pub id: Uuid,
     keyed: Option<Keyed>,
 }
 
@@ -44,7 +40,7 @@ struct Keyed {
 
 impl Creation {
     /// A create without a key (bootstrap, for one): new ids every time.
-    pub(crate) fn unkeyed() -> Self {
+    pub fn unkeyed() -> Self {
         Self {
             id: Uuid::now_v7(),
             keyed: None,
@@ -52,28 +48,26 @@ impl Creation {
     }
 
     /// A create of a `kind` resource by `caller`, keyed when the request
-    /// carries `Idempotency-Key`. `request` is what identifies the request
+    /// carries an `Idempotency-Key` (`key`: the header's value; a value that
+    /// is not text is passed as an empty string, which is refused). `request` is what identifies the request
     /// (its body, without any password: the fingerprint goes into the log).
-    pub(crate) fn of(
-        http: &HttpRequest,
+    pub fn of(
+        key: Option<&str>,
         caller: &Caller,
         kind: &str,
         request: &Value,
-    ) -> Result<Self, ApiError> {
-        let Some(header) = http.headers().get(IDEMPOTENCY_KEY) else {
+    ) -> Result<Self, AppError> {
+        let Some(key) = key else {
             return Ok(Self::unkeyed());
         };
-        let key = header
-            .to_str()
-            .ok()
-            .map(str::trim)
+        let key = Some(key.trim())
             .filter(|key| {
                 !key.is_empty()
                     && key.len() <= MAX_KEY_LENGTH
                     && key.chars().all(|c| c.is_ascii_graphic() || c == ' ')
             })
             .ok_or_else(|| {
-                ApiError::bad_request(format!(
+                AppError::bad_request(format!(
                     "Idempotency-Key must be 1 to {MAX_KEY_LENGTH} visible ASCII characters."
                 ))
             })?;
@@ -89,7 +83,7 @@ impl Creation {
     }
 
     /// The id of the create's `index`th event.
-    pub(crate) fn event_id(&self, index: usize) -> Uuid {
+    pub fn event_id(&self, index: usize) -> Uuid {
         match &self.keyed {
             Some(keyed) => Uuid::new_v5(
                 &self.id,
@@ -100,7 +94,7 @@ impl Creation {
     }
 
     /// What the create's events record of the key, if any.
-    pub(crate) fn metadata(&self) -> Option<Value> {
+    pub fn metadata(&self) -> Option<Value> {
         self.keyed
             .as_ref()
             .map(|keyed| json!({ "key": keyed.key, "fingerprint": keyed.fingerprint }))
@@ -110,11 +104,7 @@ impl Creation {
     /// begins with the same request (answer the original result), 422 when
     /// it begins with another one; `false` for an unkeyed create or a new
     /// stream.
-    pub(crate) async fn already_made(
-        &self,
-        state: &AppState,
-        stream: &str,
-    ) -> Result<bool, ApiError> {
+    pub async fn already_made(&self, state: &App, stream: &str) -> Result<bool, AppError> {
         let Some(keyed) = &self.keyed else {
             return Ok(false);
         };
@@ -132,8 +122,8 @@ impl Creation {
         if recorded == Some(keyed.fingerprint.as_str()) {
             Ok(true)
         } else {
-            Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
+            Err(AppError::refused(
+                Refusal::KeyReused,
                 format!(
                     "Idempotency-Key `{}` was already used for a different request; send a new key for a new request.",
                     keyed.key
@@ -144,13 +134,13 @@ impl Creation {
 
     /// Whether a conflict on this create is its own earlier request (then
     /// answer the original result) rather than a real conflict.
-    pub(crate) async fn explains(
+    pub async fn explains(
         &self,
-        state: &AppState,
+        state: &App,
         stream: &str,
-        error: &ApiError,
-    ) -> Result<bool, ApiError> {
-        if self.keyed.is_none() || error.status() != StatusCode::CONFLICT {
+        error: &AppError,
+    ) -> Result<bool, AppError> {
+        if self.keyed.is_none() || error.refusal() != Some(Refusal::Conflict) {
             return Ok(false);
         }
         self.already_made(state, stream).await

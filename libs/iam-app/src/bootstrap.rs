@@ -12,10 +12,41 @@ use iam_domain::{OrgId, OrgKind, UserId};
 use iam_eventstore::Claim;
 
 use crate::commands::{Cause, create_user, run_org_command};
-use crate::configuration::Bootstrap;
-use crate::credentials;
-use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::{App, AppError, Options, Refusal, credentials};
+
+/// The provider and administrator a start with an empty store creates.
+#[derive(Debug, Clone)]
+pub struct Bootstrap {
+    /// `IAM_BOOTSTRAP_ADMIN_EMAIL` (default `admin@localhost.localdomain`).
+    pub admin_email: Option<String>,
+    /// `IAM_BOOTSTRAP_ADMIN_PASSWORD` (default: generated and printed once).
+    pub admin_password: Option<Secret>,
+    /// `IAM_BOOTSTRAP_ORG_NAME` (default `Provider`).
+    pub org_name: String,
+}
+
+/// A secret setting: shown as `<redacted>` by `Debug`, so that logging the
+/// settings never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Keeps `secret`.
+    pub fn new(secret: String) -> Self {
+        Self(secret)
+    }
+
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
 
 /// The administrator created when no address is configured.
 pub const DEFAULT_ADMIN_EMAIL: &str = "admin@localhost.localdomain";
@@ -35,17 +66,18 @@ pub enum Outcome {
     },
 }
 
-/// What a first start of `iamd` with `settings` would create, without
+/// What a first start of `iamd` with these settings would create, without
 /// serving: `iamctl bootstrap`.
 pub async fn bootstrap_database(
-    settings: &crate::configuration::Settings,
+    options: &Options,
+    settings: &Bootstrap,
 ) -> anyhow::Result<Outcome> {
-    let state = AppState::open(settings).await?;
-    run(&state, &settings.bootstrap).await
+    let state = App::open(options).await?;
+    run(&state, settings).await
 }
 
 /// Creates the provider and its administrator when the store has none.
-pub async fn run(state: &AppState, settings: &Bootstrap) -> anyhow::Result<Outcome> {
+pub async fn run(state: &App, settings: &Bootstrap) -> anyhow::Result<Outcome> {
     if state.read_models.provider().await?.is_some() {
         return Ok(Outcome::AlreadyDone);
     }
@@ -70,7 +102,7 @@ pub async fn run(state: &AppState, settings: &Bootstrap) -> anyhow::Result<Outco
     match created {
         Ok(_) => {}
         // Another replica bootstrapped at the same moment.
-        Err(error) if error.status() == actix_web::http::StatusCode::CONFLICT => {
+        Err(error) if error.refusal() == Some(Refusal::Conflict) => {
             return Ok(Outcome::AlreadyDone);
         }
         Err(error) => return Err(api_error("creating the provider organization", error)),
@@ -84,6 +116,8 @@ pub async fn run(state: &AppState, settings: &Bootstrap) -> anyhow::Result<Outco
         Some(password) => (password.expose().to_owned(), false),
         None => (generated_password()?, true),
     };
+    credentials::check_password(&password)
+        .map_err(|why| anyhow::anyhow!("IAM_BOOTSTRAP_ADMIN_PASSWORD: the {why}"))?;
     let hash = credentials::hash_password(password.clone()).await?;
     let id = UserId::new(uuid::Uuid::now_v7());
     let user = NewUser {
@@ -121,7 +155,7 @@ pub async fn run(state: &AppState, settings: &Bootstrap) -> anyhow::Result<Outco
     })
 }
 
-fn api_error(doing: &str, error: ApiError) -> anyhow::Error {
+fn api_error(doing: &str, error: AppError) -> anyhow::Error {
     anyhow::anyhow!("{doing}: {error}")
 }
 
