@@ -1,9 +1,12 @@
-//! Several `iamd` replicas on one PostgreSQL database: a write answered by
-//! one is read by the next request on any, uniqueness, download-once and
-//! `If-Match` hold across processes, and a replica that dies (SIGKILL) or
-//! stops (SIGTERM) under load loses no acknowledged write.
+//! Several `iamd` replicas on one PostgreSQL database: replicas starting at
+//! once bootstrap one provider, a write answered by one is read by the next
+//! request on any, uniqueness, download-once and `If-Match` hold across
+//! processes, and a replica that dies (SIGKILL) or stops (SIGTERM) under load
+//! loses no acknowledged write.
 //!
 //! PostgreSQL only: replicas share a database server, which SQLite is not.
+//! Apart from the bootstrap test, the first replica starts alone and
+//! bootstraps the database before the others start.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -11,7 +14,10 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{Replicas, TestApp, error_of, spawn_replicas, user_body};
+use crate::support::{
+    ADMIN, ADMIN_PASSWORD, Replicas, TestApp, error_of, spawn_replicas, spawn_replicas_at_once,
+    user_body,
+};
 
 /// The first two replicas.
 fn pair(replicas: &Replicas) -> (&TestApp, &TestApp) {
@@ -50,6 +56,38 @@ async fn poll_until_found(
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     None
+}
+
+#[tokio::test]
+async fn three_replicas_starting_at_once_on_an_empty_database_all_serve_and_create_one_provider() {
+    let replicas = spawn_replicas_at_once(3).await;
+    for app in &replicas.apps {
+        let session = app.login(ADMIN, ADMIN_PASSWORD).await;
+        let orgs: Value = app.get_json("/api/org", &session, None).await;
+        assert_eq!(
+            orgs["organizations"].as_array().map(Vec::len),
+            Some(1),
+            "{orgs}"
+        );
+        assert_eq!(orgs["organizations"][0]["kind"], "Provider", "{orgs}");
+        let admins = app
+            .request(
+                Method::GET,
+                "/api/iam/Users?filter=userName%20eq%20%22admin@provider.example.com%22",
+                &session,
+                None,
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(admins.status(), 200);
+        let admins: Value = admins.json().await.unwrap();
+        assert_eq!(
+            admins["users"].as_array().map(Vec::len),
+            Some(1),
+            "{admins}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -266,7 +304,8 @@ async fn a_stale_if_match_sent_to_the_other_replica_gets_412() {
     assert_eq!(on_a_put.status(), 200);
     let etag = on_a_put.headers()["etag"].to_str().unwrap().to_owned();
     assert_ne!(etag, "\"0\"", "the ETag moved with the change");
-
+    // The user as replaced (its `meta` moved too): what B is sent.
+    body = on_a_put.json().await.unwrap();
     body["givenName"] = json!("Gillian");
     let stale = b
         .request(Method::PUT, &path, &on_b, Some(&tenant))
@@ -289,7 +328,15 @@ async fn a_stale_if_match_sent_to_the_other_replica_gets_412() {
         .send()
         .await
         .unwrap();
-    assert_eq!(fresh.status(), 200, "B accepts the current ETag");
+    let status = fresh.status();
+    assert_eq!(
+        status,
+        200,
+        "B accepts the current ETag: {}",
+        fresh.text().await.unwrap()
+    );
+    let replaced: Value = fresh.json().await.unwrap();
+    assert_eq!(replaced["givenName"], "Gillian");
 }
 
 /// How one create of a load ended.

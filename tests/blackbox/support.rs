@@ -56,20 +56,36 @@ pub(crate) struct Replicas {
     _database: Arc<TestDatabase>,
 }
 
-/// Starts `n` `iamd` processes at once on one fresh PostgreSQL database
-/// (all bootstrapped with [`ADMIN`]) and waits until each listens.
+/// Starts `n` `iamd` processes on one fresh PostgreSQL database (all
+/// bootstrapped with [`ADMIN`]): the first alone, so that it bootstraps the
+/// empty database, then the others at once; waits until each listens.
 pub(crate) async fn spawn_replicas(n: usize) -> Replicas {
+    replicas(n, 1).await
+}
+
+/// Starts `n` `iamd` processes at once on one fresh, empty PostgreSQL
+/// database, so that they all bootstrap it at the same moment.
+pub(crate) async fn spawn_replicas_at_once(n: usize) -> Replicas {
+    replicas(n, 0).await
+}
+
+/// `n` replicas: `alone` of them one after the other, then the rest at once.
+async fn replicas(n: usize, alone: usize) -> Replicas {
     let database = Arc::new(
         TestDatabase::new(Kind::Postgres)
             .await
             .expect("a test database"),
     );
-    // Launched before any is waited for: they migrate and bootstrap at once.
-    let launched: Vec<_> = (0..n).map(|_| launch(&database, &[])).collect();
-    let apps = launched
-        .into_iter()
-        .map(|(process, address)| listening(process, address, Arc::clone(&database)))
+    let mut apps: Vec<TestApp> = (0..alone.min(n))
+        .map(|_| start(Arc::clone(&database), &[]))
         .collect();
+    // Launched before any is waited for: they migrate and bootstrap at once.
+    let launched: Vec<Launched> = (apps.len()..n).map(|_| launch(&database, &[])).collect();
+    apps.extend(
+        launched
+            .into_iter()
+            .map(|launched| listening(launched, Arc::clone(&database))),
+    );
     Replicas {
         apps,
         _database: database,
@@ -77,12 +93,29 @@ pub(crate) async fn spawn_replicas(n: usize) -> Replicas {
 }
 
 fn start(database: Arc<TestDatabase>, env: &[(&str, &str)]) -> TestApp {
-    let (process, address) = launch(&database, env);
-    listening(process, address, database)
+    let launched = launch(&database, env);
+    listening(launched, database)
 }
 
-/// Starts the process; the receiver gets the address it reports.
-fn launch(database: &TestDatabase, env: &[(&str, &str)]) -> (Child, mpsc::Receiver<String>) {
+/// A started process that has not yet said where it listens; killed when
+/// dropped (also when a test panics before it became a [`TestApp`]).
+struct Launched {
+    process: Option<Child>,
+    /// Gets the address the process reports.
+    address: mpsc::Receiver<String>,
+}
+
+impl Drop for Launched {
+    fn drop(&mut self) {
+        if let Some(process) = &mut self.process {
+            let _ = process.kill();
+            let _ = process.wait();
+        }
+    }
+}
+
+/// Starts the process.
+fn launch(database: &TestDatabase, env: &[(&str, &str)]) -> Launched {
     let mut command = Command::new(IAMD);
     command
         .env_clear()
@@ -97,20 +130,18 @@ fn launch(database: &TestDatabase, env: &[(&str, &str)]) -> (Child, mpsc::Receiv
         .stderr(Stdio::inherit());
     let mut process = command.spawn().expect("iamd starts");
     let address = listening_address(&mut process);
-    (process, address)
+    Launched {
+        process: Some(process),
+        address,
+    }
 }
 
 /// Waits (at most 60 s) until the launched process says where it listens.
-fn listening(
-    mut process: Child,
-    address: mpsc::Receiver<String>,
-    database: Arc<TestDatabase>,
-) -> TestApp {
-    let Ok(address) = address.recv_timeout(Duration::from_secs(60)) else {
-        let _ = process.kill();
-        let _ = process.wait();
+fn listening(mut launched: Launched, database: Arc<TestDatabase>) -> TestApp {
+    let Ok(address) = launched.address.recv_timeout(Duration::from_secs(60)) else {
         panic!("iamd exited, or did not report its address within 60 s (its stderr is above)");
     };
+    let process = launched.process.take().expect("not yet taken");
     TestApp {
         address,
         client: reqwest::Client::new(),
