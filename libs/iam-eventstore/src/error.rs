@@ -98,7 +98,9 @@ impl Error {
     pub(crate) fn may_belong_to_one_append(&self) -> bool {
         match self {
             Error::Inline(_) | Error::Corrupt(_) => true,
-            Error::Database(error) => matches!(**error, sqlx::Error::Database(_)),
+            Error::Database(error) => {
+                matches!(**error, sqlx::Error::Database(_)) && !self.is_connection_failure()
+            }
             _ => false,
         }
     }
@@ -107,15 +109,21 @@ impl Error {
     /// transaction may be unknown).
     pub(crate) fn is_connection_failure(&self) -> bool {
         match self {
-            Error::Database(error) => matches!(
-                **error,
+            Error::Database(error) => match &**error {
                 sqlx::Error::Io(_)
-                    | sqlx::Error::Protocol(_)
-                    | sqlx::Error::Tls(_)
-                    | sqlx::Error::PoolTimedOut
-                    | sqlx::Error::PoolClosed
-                    | sqlx::Error::WorkerCrashed
-            ),
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed => true,
+                // PostgreSQL ending the session (an administrator, a server
+                // restart, `idle_in_transaction_session_timeout`): class 57P
+                // "operator intervention" and class 08 "connection exception".
+                sqlx::Error::Database(error) => error
+                    .code()
+                    .is_some_and(|code| code.starts_with("57P") || code.starts_with("08")),
+                _ => false,
+            },
             _ => false,
         }
     }

@@ -46,7 +46,8 @@ const MIGRATIONS_TABLE: &str = "iam_eventstore_migrations";
 const APPEND_LOCK: i64 = 0x0069_616d_5f6c_6f67;
 /// The channel on which commits announce the new head.
 const NOTIFY_CHANNEL: &str = "iam_events";
-/// The writer's session: durable commits, and bounded waits. A writer that
+/// The writer's session: named for operators (`pg_stat_activity`), durable
+/// commits, and bounded waits. A writer that
 /// stalls inside its transaction is ended by the server after 5 s, which
 /// frees the append lock; the others wait at most 15 s for it.
 ///
@@ -56,7 +57,8 @@ const NOTIFY_CHANNEL: &str = "iam_events";
 /// scans of the claims and the log (measured: a quarter of the server's time
 /// under load, growing with the tables), so this session asks for nested
 /// loops over the indexes instead.
-const WRITER_SESSION: &str = "SET synchronous_commit = on; SET lock_timeout = '15s'; \
+const WRITER_SESSION: &str = "SET application_name = 'iam-eventstore-writer'; \
+     SET synchronous_commit = on; SET lock_timeout = '15s'; \
      SET statement_timeout = '30s'; SET idle_in_transaction_session_timeout = '5s'; \
      SET enable_hashjoin = off; SET enable_mergejoin = off; SET enable_seqscan = off";
 

@@ -834,3 +834,44 @@ async fn an_append_its_inline_hook_refuses_is_refused_alone_and_the_hook_sees_at
     assert_eq!(rows, 1);
     assert_eq!(h.count_rows("SELECT COUNT(*) FROM hooked").await, 15);
 }
+
+/// A COMMIT whose connection is lost: PostgreSQL cuts the writer's session
+/// while it commits (a deferred trigger ends its own backend, once). The
+/// group did not commit; the writer tries it again on a new connection, and
+/// the append is answered once, at the next position, written once.
+#[tokio::test]
+async fn postgres_a_commit_whose_connection_is_lost_is_settled_on_a_new_connection() {
+    let h = Harness::new(Kind::Postgres).await;
+    h.store
+        .append("before", ExpectedRevision::NoStream, events(1))
+        .await
+        .unwrap();
+    h.raw_sql(
+        "CREATE SEQUENCE cut_once;
+         CREATE FUNCTION cut_the_writer_once() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             IF current_setting('application_name') = 'iam-eventstore-writer'
+                AND nextval('cut_once') = 1 THEN
+                 PERFORM pg_terminate_backend(pg_backend_pid());
+             END IF;
+             RETURN NULL;
+         END $$;
+         CREATE CONSTRAINT TRIGGER cut_at_commit AFTER INSERT ON events
+             DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION cut_the_writer_once();",
+    )
+    .await
+    .unwrap();
+    let appended = h
+        .store
+        .append("cut", ExpectedRevision::NoStream, events(2))
+        .await
+        .expect("the group is settled on a new connection");
+    assert_eq!(appended.positions, Some((2, 3)));
+    let log = h.store.read_all(1, 10).await.unwrap();
+    assert_eq!(log.len(), 3, "written once: {log:?}");
+    assert_eq!(
+        h.count_rows("SELECT nextval('cut_once')").await,
+        4,
+        "the trigger cut the first COMMIT at its first row, then ran for both rows of the retry"
+    );
+}
