@@ -74,7 +74,6 @@ struct Inner {
     writer: Writer,
     head: watch::Sender<u64>,
     listener: JoinHandle<()>,
-    inline: InlineSlot,
 }
 
 impl Drop for Inner {
@@ -116,14 +115,13 @@ impl PostgresEventStore {
             inline: inline.clone(),
         };
         committer.connection().await?;
-        let writer = Writer::spawn(committer, head.clone());
+        let writer = Writer::spawn(committer, head.clone(), inline);
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
                 writer,
                 head,
                 listener,
-                inline,
             }),
         })
     }
@@ -175,11 +173,7 @@ impl EventStore for PostgresEventStore {
     }
 
     async fn install_inline(&self, hook: Arc<dyn InlineHook>) -> Result<()> {
-        self.inner
-            .inline
-            .set(hook)
-            .map_err(|_| Error::InvalidAppend("an inline hook is already installed".into()))?;
-        self.inner.writer.sync().await
+        self.inner.writer.install(hook).await
     }
 
     async fn sync_inline(&self) -> Result<()> {

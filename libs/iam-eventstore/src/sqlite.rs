@@ -78,7 +78,6 @@ struct Inner {
     readers: SqlitePool,
     writer: Writer,
     head: watch::Sender<u64>,
-    inline: InlineSlot,
 }
 
 impl SqliteEventStore {
@@ -120,13 +119,13 @@ impl SqliteEventStore {
                 inline: inline.clone(),
             },
             head.clone(),
+            inline,
         );
         Ok(Self {
             inner: Arc::new(Inner {
                 readers,
                 writer,
                 head,
-                inline,
             }),
         })
     }
@@ -156,11 +155,7 @@ impl EventStore for SqliteEventStore {
     }
 
     async fn install_inline(&self, hook: Arc<dyn InlineHook>) -> Result<()> {
-        self.inner
-            .inline
-            .set(hook)
-            .map_err(|_| Error::InvalidAppend("an inline hook is already installed".into()))?;
-        self.inner.writer.sync().await
+        self.inner.writer.install(hook).await
     }
 
     async fn sync_inline(&self) -> Result<()> {

@@ -52,6 +52,7 @@ enum Job {
 #[derive(Debug, Clone)]
 pub(crate) struct Writer {
     jobs: mpsc::Sender<Job>,
+    inline: InlineSlot,
 }
 
 impl std::fmt::Debug for Request {
@@ -64,14 +65,27 @@ impl std::fmt::Debug for Request {
 
 impl Writer {
     /// Starts the writer task; it ends when the last handle is dropped.
-    /// `head` is advanced after every commit so that subscribers wake up.
-    pub(crate) fn spawn(committer: impl GroupCommit, head: watch::Sender<u64>) -> Self {
+    /// `head` is advanced after every commit so that subscribers wake up;
+    /// `inline` is the slot the committer reads its inline hook from.
+    pub(crate) fn spawn(
+        committer: impl GroupCommit,
+        head: watch::Sender<u64>,
+        inline: InlineSlot,
+    ) -> Self {
         // Register the counters at zero so that they are exported before the first append.
         metrics::counter!("iam_eventstore_events_appended_total").increment(0);
         metrics::counter!("iam_eventstore_appends_total", "outcome" => "ok").increment(0);
         let (jobs, receiver) = mpsc::channel(QUEUE_DEPTH);
         tokio::spawn(run(committer, receiver, head));
-        Self { jobs }
+        Self { jobs, inline }
+    }
+
+    /// Installs the inline hook (once), then lets it catch up with the log.
+    pub(crate) async fn install(&self, hook: Arc<dyn InlineHook>) -> Result<()> {
+        self.inline
+            .set(hook)
+            .map_err(|_| Error::InvalidAppend("an inline hook is already installed".into()))?;
+        self.sync().await
     }
 
     pub(crate) async fn submit(&self, append: Append) -> Result<AppendResult> {
