@@ -116,12 +116,13 @@ impl Error {
                 | sqlx::Error::PoolTimedOut
                 | sqlx::Error::PoolClosed
                 | sqlx::Error::WorkerCrashed => true,
-                // PostgreSQL ending the session (an administrator, a server
-                // restart, `idle_in_transaction_session_timeout`): class 57P
-                // "operator intervention" and class 08 "connection exception".
-                sqlx::Error::Database(error) => error
-                    .code()
-                    .is_some_and(|code| code.starts_with("57P") || code.starts_with("08")),
+                // PostgreSQL ending the session: class 57P "operator
+                // intervention" (an administrator, a server restart), class
+                // 08 "connection exception", and 25P03, the end of a session
+                // left idle inside its transaction for too long.
+                sqlx::Error::Database(error) => error.code().is_some_and(|code| {
+                    code.starts_with("57P") || code.starts_with("08") || code == "25P03"
+                }),
                 _ => false,
             },
             _ => false,

@@ -875,3 +875,73 @@ async fn postgres_a_commit_whose_connection_is_lost_is_settled_on_a_new_connecti
         "the trigger cut the first COMMIT at its first row, then ran for both rows of the retry"
     );
 }
+
+/// Stalls once, for `STALL`, inside the writer's transaction (holding the
+/// append lock) when it sees a `Stall` event: a writer process frozen
+/// mid-commit.
+#[derive(Debug, Default)]
+struct StallOnce {
+    stalled: std::sync::atomic::AtomicBool,
+}
+
+const STALL: Duration = Duration::from_secs(9);
+
+#[async_trait::async_trait]
+impl InlineHook for StallOnce {
+    async fn apply(
+        &self,
+        _connection: &mut sqlx::AnyConnection,
+        _head_before: u64,
+        batch: &InlineBatch<'_>,
+    ) -> Result<(), InlineError> {
+        if batch.events.iter().any(|e| e.event_type == "Stall")
+            && !self.stalled.swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            tokio::time::sleep(STALL).await;
+        }
+        Ok(())
+    }
+}
+
+/// A writer that stalls inside its transaction holds the append lock of
+/// every replica. The server ends its session after 5 s idle in the
+/// transaction, so another replica's append waits seconds, not for the
+/// stall; the stalled writer's group is then retried on a new connection
+/// and written once.
+#[tokio::test]
+async fn postgres_a_writer_stalled_in_its_transaction_delays_the_others_by_seconds_only() {
+    let h = Harness::new(Kind::Postgres).await;
+    let other = h.second_store().await;
+    h.store
+        .install_inline(Arc::new(StallOnce::default()))
+        .await
+        .unwrap();
+    let stalled = {
+        let store = h.store.clone();
+        tokio::spawn(async move {
+            store
+                .append("stalled", ExpectedRevision::NoStream, vec![event("Stall")])
+                .await
+        })
+    };
+    // Let the stalled writer take the lock first.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = std::time::Instant::now();
+    let appended = other
+        .append("other", ExpectedRevision::NoStream, events(1))
+        .await
+        .expect("the other replica appends once the stalled one is cut off");
+    let waited = started.elapsed();
+    assert!(
+        waited < STALL - Duration::from_secs(2),
+        "the other replica waited {waited:?}, about as long as the stall"
+    );
+    assert!(appended.positions.is_some());
+    let stalled = stalled
+        .await
+        .unwrap()
+        .expect("the stalled group is retried and written");
+    assert!(stalled.positions.is_some());
+    let log = h.store.read_all(1, 10).await.unwrap();
+    assert_eq!(log.len(), 2, "each append written once: {log:?}");
+}
