@@ -159,14 +159,15 @@ pub struct PatchPath {
     pub sub_attribute: Option<String>,
 }
 
-/// Why a filter or path could not be parsed: what was expected, and where.
+/// Why a filter or path could not be parsed or used: what is wrong and,
+/// for a parse, where.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message} (at character {position})")]
+#[error("{message}{}", position.map(|p| format!(" (at character {p})")).unwrap_or_default())]
 pub struct FilterError {
     /// What is wrong.
     pub message: String,
-    /// The character offset (from 0) where it was found.
-    pub position: usize,
+    /// The character offset (from 0) where it was found, for a parse.
+    pub position: Option<usize>,
 }
 
 /// Parses a filter.
@@ -249,7 +250,7 @@ impl Parser {
     fn error_here(&self, message: impl Into<String>) -> FilterError {
         FilterError {
             message: message.into(),
-            position: self.position(),
+            position: Some(self.position()),
         }
     }
 
@@ -350,7 +351,7 @@ impl Parser {
         let at = self.position();
         let invalid = |message: String| FilterError {
             message,
-            position: at,
+            position: Some(at),
         };
         match self.next() {
             Some(Token::Str(text)) => Ok(CompValue::String(text)),
@@ -381,19 +382,19 @@ impl Parser {
             Some(token) => {
                 return Err(FilterError {
                     message: format!("expected an attribute name, found {}", describe(&token)),
-                    position: at,
+                    position: Some(at),
                 });
             }
             None => {
                 return Err(FilterError {
                     message: "expected an attribute name at the end of the filter".into(),
-                    position: at,
+                    position: Some(at),
                 });
             }
         };
         attr_path(&word).ok_or_else(|| FilterError {
             message: format!("`{word}` is not an attribute name"),
-            position: at,
+            position: Some(at),
         })
     }
 }
@@ -468,14 +469,14 @@ fn tokenize(text: &str) -> Result<Vec<(Token, usize)>, FilterError> {
             if at >= chars.len() {
                 return Err(FilterError {
                     message: "this string has no closing `\"`".into(),
-                    position: start,
+                    position: Some(start),
                 });
             }
             at += 1;
             let literal: String = chars[start..at].iter().collect();
             let value: String = serde_json::from_str(&literal).map_err(|error| FilterError {
                 message: format!("this string is not valid JSON: {error}"),
-                position: start,
+                position: Some(start),
             })?;
             tokens.push((Token::Str(value), start));
         } else {
@@ -662,7 +663,7 @@ mod tests {
                 "{text:?}: {}",
                 error.message
             );
-            assert_eq!(error.position, position, "{text:?}: {error}");
+            assert_eq!(error.position, Some(position), "{text:?}: {error}");
         }
     }
 

@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod filter;
+pub mod filter_sql;
 pub mod vca;
 
 /// The schema URN of the vCloud Air dialect.
