@@ -90,30 +90,22 @@ pub async fn authenticate(
             session_invalid()
         }
     };
-    // A session costs one indexed read (session joined with its user); an
-    // API token two (the token, then its user); either none when the same
-    // credential was resolved in the last half second. Organizations come
-    // from memory after their first read.
-    let key = format!(
-        "{}:{}",
-        if via_token { "token" } else { "bearer" },
-        credentials::sha256_hex(token.trim())
-    );
+    // A session or an API token costs one indexed read (the credential
+    // joined with its user), or none when the same credential was resolved
+    // in the last half second. Organizations come from memory after their
+    // first read.
+    let hash = credentials::sha256_hex(token.trim());
+    let key = format!("{}:{hash}", if via_token { "token" } else { "bearer" });
     let resolved = match state.recent_callers.get(&key) {
         Some(resolved) => resolved,
         None => {
+            let now = chrono::Utc::now().timestamp_millis();
             let resolved = if via_token {
-                let (user, organization) = api_token_user(state, token.trim()).await?;
-                let user = state.read_models.user(&user).await?.ok_or_else(invalid)?;
-                Resolved {
-                    user,
-                    token_scope: Some(organization),
-                }
+                api_token_holder(state, token.trim(), &hash, now).await?
             } else if scheme.eq_ignore_ascii_case("bearer") {
-                let now = chrono::Utc::now().timestamp_millis();
                 let user = state
                     .read_models
-                    .user_of_session(&credentials::sha256_hex(token.trim()), now)
+                    .user_of_session(&hash, now)
                     .await?
                     .ok_or_else(invalid)?;
                 Resolved {
@@ -209,24 +201,31 @@ pub async fn authenticate(
 const TOKEN_INVALID: &str =
     "The API token is invalid, revoked or expired; download a new one, or log in with a password.";
 
-/// The user and organization of an enabled API token, or 401.
-async fn api_token_user(state: &App, secret: &str) -> Result<(String, String), AppError> {
+/// The user and organization of an enabled API token whose secret hashes
+/// to `hash`, or 401.
+async fn api_token_holder(
+    state: &App,
+    secret: &str,
+    hash: &str,
+    now: i64,
+) -> Result<Resolved, AppError> {
     use subtle::ConstantTimeEq;
     let invalid = || AppError::unauthorized(TOKEN_INVALID);
     // A malformed secret (wrong prefix, length or checksum) costs no lookup.
     if !iam_domain::token_secret::is_well_formed(secret) {
         return Err(invalid());
     }
-    let hash = credentials::sha256_hex(secret);
-    let now = chrono::Utc::now().timestamp_millis();
-    let (token, stored) = state
+    let holder = state
         .read_models
-        .token_by_secret_hash(&hash, now)
+        .user_of_token(hash, now)
         .await?
         .ok_or_else(invalid)?;
-    let matches: bool = stored.as_bytes().ct_eq(hash.as_bytes()).into();
-    if !matches || token.status != "Enabled" {
+    let matches: bool = holder.secret_hash.as_bytes().ct_eq(hash.as_bytes()).into();
+    if !matches || holder.status != "Enabled" {
         return Err(invalid());
     }
-    Ok((token.user_id, token.organization_id))
+    Ok(Resolved {
+        user: holder.user,
+        token_scope: Some(holder.organization_id),
+    })
 }

@@ -10,6 +10,7 @@ use iam_domain::token::{self, Token, TokenCommand, TokenEvent};
 use iam_domain::user::{self, User, UserCommand, UserEvent};
 use iam_domain::{OrgId, TokenId, UserId, UserName};
 use iam_eventstore::{Append, Claim, Direction, EventData, ExpectedRevision, StreamStart};
+use iam_projections::read_models::UserRow;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -108,20 +109,27 @@ pub async fn load_organization(
     load(state, &id.stream(), organization::apply).await
 }
 
-/// What a user command wrote: its events (none when nothing changed) and
-/// the stream's revision after it (the user's new ETag).
+/// What a user command wrote: its events (none when nothing changed), the
+/// user as they leave it, and the stream's revision after it (the user's
+/// new ETag).
 #[derive(Debug)]
 pub struct UserWritten {
     pub events: Vec<UserEvent>,
+    pub user: Option<User>,
     pub revision: Option<u64>,
 }
 
-/// The events of a user's creation (its stream's first append: the events
-/// that share the first one's request id) and the revision after them.
-pub async fn first_append_of_user(
-    state: &App,
-    id: UserId,
-) -> Result<(Vec<UserEvent>, Option<u64>), AppError> {
+impl UserWritten {
+    /// The user's row after the write, for its answer (`None`: deleted).
+    pub fn row(&self) -> Option<UserRow> {
+        crate::users::row_of(self.user.as_ref()?, self.revision?)
+    }
+}
+
+/// A user as its creation left it (its stream's first append: the events
+/// that share the first one's request id), for the answer to a retried
+/// create.
+pub async fn created_user(state: &App, id: UserId) -> Result<UserWritten, AppError> {
     let recorded = state
         .store
         .read_stream(&id.stream(), Direction::Forwards, StreamStart::Edge, 16)
@@ -129,19 +137,23 @@ pub async fn first_append_of_user(
     let request = recorded
         .first()
         .map(|event| event.metadata["requestId"].clone());
-    let mut events = Vec::new();
-    let mut revision = None;
+    let mut written = UserWritten {
+        events: Vec::new(),
+        user: None,
+        revision: None,
+    };
     for event in recorded
         .iter()
         .take_while(|event| Some(&event.metadata["requestId"]) == request.as_ref())
     {
-        events.push(
+        let decoded: UserEvent =
             serde_json::from_value(json!({ "type": event.event_type, "data": event.data }))
-                .map_err(AppError::internal)?,
-        );
-        revision = Some(event.revision);
+                .map_err(AppError::internal)?;
+        written.user = user::apply(written.user, &decoded);
+        written.events.push(decoded);
+        written.revision = Some(event.revision);
     }
-    Ok((events, revision))
+    Ok(written)
 }
 
 /// Creates a user: decides on a stream that cannot exist yet (its id is
@@ -176,6 +188,7 @@ pub async fn create_user(
     }
     let result = state.store.submit(append).await?;
     Ok(UserWritten {
+        user: events.iter().fold(None, user::apply),
         events,
         revision: result.revision,
     })
@@ -197,7 +210,11 @@ pub async fn run_user_command(
     }
     let events = user::decide(current.as_ref(), command)?;
     if events.is_empty() {
-        return Ok(UserWritten { events, revision });
+        return Ok(UserWritten {
+            events,
+            user: current,
+            revision,
+        });
     }
     let mut append = append_of(
         id.stream(),
@@ -223,6 +240,7 @@ pub async fn run_user_command(
         }
         Err(error) => Err(error.into()),
         Ok(result) => Ok(UserWritten {
+            user: events.iter().fold(current, user::apply),
             events,
             revision: result.revision,
         }),
@@ -258,8 +276,15 @@ pub async fn run_token_command(
     cause: &Cause,
     creation: Option<&Creation>,
 ) -> Result<Vec<TokenEvent>, AppError> {
+    // A create decides on a stream that cannot exist yet: nothing to load,
+    // and a stream found there after all is a conflict, not a retry.
+    let creating = matches!(command, TokenCommand::Create { .. });
     loop {
-        let (current, revision) = load_token(state, id).await?;
+        let (current, revision) = if creating {
+            (None, None)
+        } else {
+            load_token(state, id).await?
+        };
         let events = token::decide(current.as_ref(), command.clone())?;
         if events.is_empty() {
             return Ok(events);
@@ -273,17 +298,19 @@ pub async fn run_token_command(
             creation,
         )?;
         let submitted = state.store.submit(append).await;
-        // The token may be a caller's credential that was just revoked.
-        state.recent_callers.clear();
+        if !creating {
+            // The token may be a caller's credential that was just revoked.
+            state.recent_callers.clear();
+        }
         match submitted {
-            Err(iam_eventstore::Error::WrongExpectedVersion { .. }) => continue,
+            Err(iam_eventstore::Error::WrongExpectedVersion { .. }) if !creating => continue,
             Err(error) => return Err(error.into()),
             Ok(_) => return Ok(events),
         }
     }
 }
 
-/// Decides and appends an organization command.
+/// Decides and appends an organization command (a create loads nothing).
 pub async fn run_org_command(
     state: &App,
     id: OrgId,
@@ -292,7 +319,11 @@ pub async fn run_org_command(
     claims: Vec<Claim>,
     creation: Option<&Creation>,
 ) -> Result<Vec<OrgEvent>, AppError> {
-    let (current, revision) = load_organization(state, id).await?;
+    // A create decides on a stream that cannot exist yet: nothing to load.
+    let (current, revision) = match command {
+        OrgCommand::CreateProvider { .. } | OrgCommand::CreateTenant { .. } => (None, None),
+        _ => load_organization(state, id).await?,
+    };
     let events = organization::decide(current.as_ref(), command)?;
     if events.is_empty() {
         return Ok(events);

@@ -1,81 +1,29 @@
 //! Users as the application answers them: the row after a write, built
 //! from what was decided, and a user as seen from the caller's organization.
 
-use iam_domain::user::UserEvent;
+use iam_domain::user::User;
 use iam_domain::{OrgId, OrgKind, UserId};
 use iam_projections::read_models::UserRow;
 
 use crate::{App, AppError, Caller};
 
-/// The user's row after `events`, built from what a write decided rather
-/// than read back: the answer to a write. `revision` is the append's.
-pub fn row_after(
-    mut row: Option<UserRow>,
-    events: &[UserEvent],
-    revision: Option<u64>,
-) -> Option<UserRow> {
-    for event in events {
-        if let UserEvent::UserCreated {
-            id,
-            organization,
-            user_name,
-            email,
-            given_name,
-            family_name,
-            state,
-            roles,
-            at,
-        } = event
-        {
-            row = Some(UserRow {
-                id: id.to_string(),
-                organization_id: organization.to_string(),
-                user_name: user_name.trim().to_owned(),
-                email: email.clone(),
-                given_name: given_name.clone(),
-                family_name: family_name.clone(),
-                state: state.as_str().to_owned(),
-                roles: roles.clone(),
-                created_at: at.timestamp_millis(),
-                modified_at: at.timestamp_millis(),
-                revision: 0,
-            });
-            continue;
-        }
-        let Some(current) = row.as_mut() else {
-            continue;
-        };
-        match event {
-            UserEvent::UserCreated { .. } => {}
-            UserEvent::UserEmailChanged { email, at } => {
-                current.email = email.clone();
-                current.modified_at = at.timestamp_millis();
-            }
-            UserEvent::UserRenamed {
-                given_name,
-                family_name,
-                at,
-            } => {
-                current.given_name = given_name.clone();
-                current.family_name = family_name.clone();
-                current.modified_at = at.timestamp_millis();
-            }
-            UserEvent::UserStateChanged { state, at } => {
-                current.state = state.as_str().to_owned();
-                current.modified_at = at.timestamp_millis();
-            }
-            UserEvent::UserRolesChanged { roles, at } => {
-                current.roles = roles.clone();
-                current.modified_at = at.timestamp_millis();
-            }
-            UserEvent::UserPasswordSet { at } => current.modified_at = at.timestamp_millis(),
-            UserEvent::UserDeleted { .. } => row = None,
-        }
-    }
-    if let (Some(current), Some(revision)) = (row.as_mut(), revision) {
-        current.revision = revision as i64;
-    }
-    row
+/// The row of `user` at `revision`, as the users read model holds it: the
+/// answer to a write, built from the state the write decided on and its
+/// events rather than read back. `None` for a deleted user.
+pub fn row_of(user: &User, revision: u64) -> Option<UserRow> {
+    (!user.deleted).then(|| UserRow {
+        id: user.id.to_string(),
+        organization_id: user.organization.to_string(),
+        user_name: user.user_name.as_str().to_owned(),
+        email: user.email.as_str().to_owned(),
+        given_name: user.given_name.clone(),
+        family_name: user.family_name.clone(),
+        state: user.state.as_str().to_owned(),
+        roles: user.roles.clone(),
+        created_at: user.created_at.timestamp_millis(),
+        modified_at: user.modified_at.timestamp_millis(),
+        revision: revision as i64,
+    })
 }
 
 /// The user `id` as seen from the caller's effective organization: a user

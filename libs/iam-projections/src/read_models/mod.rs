@@ -12,7 +12,7 @@ use serde_json::json;
 
 pub use organizations::{OrganizationRow, OrganizationsProjector, kind_name};
 pub use tokens::{TokenRef, TokenRow, TokensProjector};
-pub use users::{UserRow, UsersProjector};
+pub use users::{TokenHolder, UserRow, UsersProjector};
 
 use crate::{Error, Projector, Result};
 

@@ -17,7 +17,6 @@ use crate::request_id::RequestId;
 use crate::startup::AppState;
 use iam_app::credentials;
 use iam_app::idempotency::Creation;
-use iam_app::users::row_after;
 
 /// Creates a user in the effective organization.
 #[utoipa::path(
@@ -100,11 +99,9 @@ pub(crate) async fn create(
             )
             .await;
             match written {
-                Ok(written) => {
-                    row_after(None, &written.events, written.revision).ok_or_else(|| {
-                        ApiError::internal(anyhow::anyhow!("creating user {id} decided no user"))
-                    })?
-                }
+                Ok(written) => written.row().ok_or_else(|| {
+                    ApiError::internal(anyhow::anyhow!("creating user {id} decided no user"))
+                })?,
                 Err(error) if creation.explains(&state, &id.stream(), &error).await? => {
                     created_before(&state, &creation, id).await?.ok_or(error)?
                 }
@@ -129,6 +126,5 @@ async fn created_before(
     if !creation.already_made(state, &id.stream()).await? {
         return Ok(None);
     }
-    let (events, revision) = iam_app::commands::first_append_of_user(state, id).await?;
-    Ok(row_after(None, &events, revision))
+    Ok(iam_app::commands::created_user(state, id).await?.row())
 }

@@ -15,7 +15,7 @@ use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::request_id::RequestId;
 use crate::startup::AppState;
-use iam_app::users::{row_after, visible_user};
+use iam_app::users::visible_user;
 
 /// Replaces a user's changeable elements.
 #[utoipa::path(
@@ -88,7 +88,8 @@ pub(crate) async fn replace(
         if_match,
     )
     .await?;
-    let row = row_after(Some(row), &written.events, written.revision)
+    let row = written
+        .row()
         .ok_or_else(|| ApiError::not_found("No such user."))?;
     Ok(user_response(StatusCode::OK, &row))
 }
