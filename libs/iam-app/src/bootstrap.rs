@@ -131,6 +131,8 @@ pub async fn run(state: &App, settings: &Bootstrap) -> anyhow::Result<Outcome> {
         state: "Active".into(),
         roles: vec!["Provider Administrator".into()],
         with_password: true,
+        profile: Default::default(),
+        source: Default::default(),
     };
     create_user(
         state,

@@ -53,7 +53,7 @@ impl Cause {
 /// A domain event (serialized as `{"type", "data"}`) as the log takes it:
 /// its id, type, data, and the cause (with the create's idempotency key) as
 /// metadata.
-fn event_data(
+pub(crate) fn event_data(
     event: &impl Serialize,
     event_type: &str,
     cause: &Cause,
@@ -204,6 +204,20 @@ pub async fn run_user_command(
     cause: &Cause,
     if_match: Option<u64>,
 ) -> Result<UserWritten, AppError> {
+    run_user_command_with_password(state, id, command, cause, if_match, None).await
+}
+
+/// [`run_user_command`], handing a new password's hash (for a command that
+/// sets one) to the credentials hook in the append's transaction. A change
+/// of the user name moves its claim.
+pub async fn run_user_command_with_password(
+    state: &App,
+    id: UserId,
+    command: UserCommand,
+    cause: &Cause,
+    if_match: Option<u64>,
+    password_hash: Option<String>,
+) -> Result<UserWritten, AppError> {
     let (current, revision) = load_user(state, id).await?;
     if if_match.is_some_and(|expected| revision != Some(expected)) {
         return Err(changed_since_read(revision));
@@ -230,6 +244,24 @@ pub async fn run_user_command(
         && let Some(user) = &current
     {
         append = append.release(Claim::new(USER_NAME_CLAIM, user.user_name.canonical()));
+    }
+    for event in &events {
+        if let UserEvent::UserNameChanged { user_name, .. } = event
+            && let Some(user) = &current
+            && let Ok(new) = UserName::parse(user_name)
+            && new.canonical() != user.user_name.canonical()
+        {
+            append = append
+                .release(Claim::new(USER_NAME_CLAIM, user.user_name.canonical()))
+                .claim(Claim::new(USER_NAME_CLAIM, new.canonical()));
+        }
+    }
+    if let Some(hash) = password_hash
+        && events
+            .iter()
+            .any(|event| matches!(event, UserEvent::UserPasswordSet { .. }))
+    {
+        append = append.attach(json!({ PASSWORD_HASH: hash }));
     }
     let submitted = state.store.submit(append).await;
     // The user may be a caller whose state, roles or sessions just changed.

@@ -130,6 +130,7 @@ async fn write_credentials(
 ) -> iam_projections::Result<()> {
     let mut hashes: HashMap<&str, &str> = HashMap::new();
     let mut forgotten = Vec::new();
+    let mut signed_out = Vec::new();
     for event in &batch.events {
         let Some(user) = event.stream.strip_prefix("user-") else {
             continue;
@@ -147,6 +148,11 @@ async fn write_credentials(
             "UserDeleted" => {
                 hashes.remove(user);
                 forgotten.push(json!({ "id": user }));
+            }
+            // Deactivation ends the user's sessions: reactivating it does
+            // not bring them back (its API tokens do come back).
+            "UserStateChanged" if event.data["state"] == "Inactive" => {
+                signed_out.push(json!({ "id": user }));
             }
             _ => {}
         }
@@ -169,10 +175,11 @@ async fn write_credentials(
         forgotten.clone(),
     )
     .await?;
+    signed_out.extend(forgotten);
     execute_for_rows(
         connection,
         "DELETE FROM sessions WHERE user_id IN (SELECT j.value ->> 'id' FROM {rows})",
-        forgotten,
+        signed_out,
     )
     .await
 }

@@ -23,6 +23,8 @@ pub enum Refusal {
     PreconditionFailed,
     /// An idempotency key was reused for another request (422).
     KeyReused,
+    /// An attribute that cannot be changed (400; SCIM's `mutability`).
+    Immutable,
 }
 
 /// A refused or failed request.
@@ -95,6 +97,7 @@ impl From<DomainError> for AppError {
             DomainError::NotFound(_) => Refusal::NotFound,
             DomainError::AlreadyExists(_) | DomainError::AlreadyDownloaded => Refusal::Conflict,
             DomainError::Denied(_) => Refusal::Forbidden,
+            DomainError::Immutable(_) => Refusal::Immutable,
             _ => Refusal::Invalid,
         };
         Self::refused(refusal, sentence(&error.to_string()))
@@ -113,6 +116,17 @@ impl From<iam_eventstore::Error> for AppError {
                 AppError::conflict(format!(
                     "userName `{}` is already taken: user names are unique across the service (ignoring case).",
                     claim.value
+                ))
+            }
+            iam_eventstore::Error::ClaimHeld { claim, .. }
+                if claim.kind == crate::groups::GROUP_NAME_CLAIM =>
+            {
+                let name = claim
+                    .value
+                    .split_once('/')
+                    .map_or(claim.value.as_str(), |(_, name)| name);
+                AppError::conflict(format!(
+                    "displayName `{name}` is already taken: group names are unique in an organization (ignoring case)."
                 ))
             }
             // Another uniqueness claim (one provider per store, say): the

@@ -11,6 +11,7 @@ pub mod bootstrap;
 pub mod commands;
 pub mod credentials;
 mod error;
+pub mod groups;
 pub mod idempotency;
 mod recent_callers;
 pub mod token_expiry;
@@ -22,7 +23,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use iam_eventstore::{Backend, EventStore};
-use iam_projections::read_models::{OrganizationsProjector, TokensProjector, UsersProjector};
+use iam_projections::read_models::{
+    GroupsProjector, OrganizationsProjector, TokensProjector, UsersProjector,
+};
 use iam_projections::{InlineProjections, ProjectorStatus, ReadModels, Runner, RunnerHandle};
 
 pub use authentication::Caller;
@@ -73,6 +76,7 @@ impl App {
             Arc::new(OrganizationsProjector),
             Arc::new(UsersProjector),
             Arc::new(TokensProjector),
+            Arc::new(GroupsProjector),
         ]);
         store
             .install_inline(Arc::new(credentials::ServiceInline {

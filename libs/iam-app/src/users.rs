@@ -23,6 +23,8 @@ pub fn row_of(user: &User, revision: u64) -> Option<UserRow> {
         created_at: user.created_at.timestamp_millis(),
         modified_at: user.modified_at.timestamp_millis(),
         revision: revision as i64,
+        profile: user.profile.clone(),
+        managed: user.managed,
     })
 }
 

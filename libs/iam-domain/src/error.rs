@@ -36,6 +36,11 @@ pub enum DomainError {
     /// A field that cannot change was changed.
     #[error("{0} cannot be changed")]
     Immutable(&'static str),
+    /// A local change of a user that an identity provider manages.
+    #[error(
+        "this user is managed by the identity provider (it was provisioned over SCIM 2.0): {0} there; here it may only be read or deactivated"
+    )]
+    ManagedByIdentityProvider(&'static str),
     /// Any other invalid value.
     #[error("{0}")]
     Invalid(String),

@@ -58,3 +58,8 @@ id_type!(
     TokenId,
     "token"
 );
+id_type!(
+    /// A plain group's id.
+    GroupId,
+    "group"
+);

@@ -1,4 +1,4 @@
-//! The IAM domain: organizations, users and roles; their commands, events and
+//! The IAM domain: organizations, users, groups and roles; their commands, events and
 //! invariants; the role catalog; the permission policy.
 //!
 //! Pure: no I/O, no async, no clock, no random numbers, no HTTP or SQL
@@ -8,6 +8,7 @@
 //! ([`UserName`], [`Email`], [`RoleSet`]) so that holding one means it is valid.
 
 mod error;
+pub mod group;
 mod ids;
 mod names;
 pub mod organization;
@@ -18,8 +19,8 @@ pub mod token_secret;
 pub mod user;
 
 pub use error::DomainError;
-pub use ids::{OrgId, TokenId, UserId};
+pub use ids::{GroupId, OrgId, TokenId, UserId};
 pub use names::{Email, NameError, UserName, person_name};
 pub use organization::{OrgKind, Organization};
 pub use roles::{Role, RoleEntry, RoleScope, RoleSet, RoleSetError};
-pub use user::{User, UserState};
+pub use user::{Profile, Source, User, UserState};

@@ -300,6 +300,45 @@ impl RoleSet {
         Ok(Self(roles))
     }
 
+    /// The roles after a user holding `current` joins `role` (membership of
+    /// the role's group), and the roles it was moved out of: joining an
+    /// exclusive role displaces every other; Network Administrator and
+    /// Virtual Infrastructure Administrator keep each other.
+    pub fn joining(
+        kind: OrgKind,
+        current: &[Role],
+        role: Role,
+    ) -> Result<(Self, Vec<Role>), RoleSetError> {
+        let pair = [
+            Role::VirtualInfrastructureAdministrator,
+            Role::NetworkAdministrator,
+        ];
+        let (kept, displaced): (Vec<Role>, Vec<Role>) = current
+            .iter()
+            .partition(|held| **held == role || (pair.contains(held) && pair.contains(&role)));
+        let mut roles: BTreeSet<Role> = kept.into_iter().collect();
+        roles.insert(role);
+        Ok((Self::from_roles(kind, roles)?, displaced))
+    }
+
+    /// The roles after a user holding `current` leaves `role`, and whether
+    /// it was given End User because no role was left.
+    pub fn leaving(
+        kind: OrgKind,
+        current: &[Role],
+        role: Role,
+    ) -> Result<(Self, bool), RoleSetError> {
+        let mut roles: BTreeSet<Role> = current.iter().copied().filter(|r| *r != role).collect();
+        let defaulted = roles.is_empty();
+        if defaulted {
+            if kind != OrgKind::Tenant {
+                return Err(RoleSetError::Empty);
+            }
+            roles.insert(Role::EndUser);
+        }
+        Ok((Self::from_roles(kind, roles)?, defaulted))
+    }
+
     /// The roles, in catalog order.
     pub fn iter(&self) -> impl Iterator<Item = Role> + '_ {
         self.0.iter().copied()
@@ -322,6 +361,62 @@ mod tests {
         "Read-Only Administrator",
         "End User",
     ];
+
+    #[test]
+    fn joining_an_exclusive_role_displaces_the_others_and_the_pair_stays() {
+        use Role::*;
+        let tenant = OrgKind::Tenant;
+        let (roles, displaced) =
+            RoleSet::joining(tenant, &[EndUser], AccountAdministrator).unwrap();
+        assert_eq!(roles.iter().collect::<Vec<_>>(), [AccountAdministrator]);
+        assert_eq!(displaced, [EndUser]);
+        let (roles, displaced) = RoleSet::joining(
+            tenant,
+            &[VirtualInfrastructureAdministrator],
+            NetworkAdministrator,
+        )
+        .unwrap();
+        assert_eq!(
+            roles.iter().collect::<Vec<_>>(),
+            [VirtualInfrastructureAdministrator, NetworkAdministrator]
+        );
+        assert!(displaced.is_empty());
+        let (roles, displaced) = RoleSet::joining(
+            tenant,
+            &[VirtualInfrastructureAdministrator, NetworkAdministrator],
+            ReadOnlyAdministrator,
+        )
+        .unwrap();
+        assert_eq!(roles.iter().collect::<Vec<_>>(), [ReadOnlyAdministrator]);
+        assert_eq!(
+            displaced,
+            [VirtualInfrastructureAdministrator, NetworkAdministrator]
+        );
+        assert!(RoleSet::joining(tenant, &[EndUser], ProviderAdministrator).is_err());
+    }
+
+    #[test]
+    fn leaving_the_last_role_defaults_to_end_user() {
+        use Role::*;
+        let tenant = OrgKind::Tenant;
+        let (roles, defaulted) =
+            RoleSet::leaving(tenant, &[AccountAdministrator], AccountAdministrator).unwrap();
+        assert_eq!(roles.iter().collect::<Vec<_>>(), [EndUser]);
+        assert!(defaulted);
+        let (roles, defaulted) = RoleSet::leaving(
+            tenant,
+            &[VirtualInfrastructureAdministrator, NetworkAdministrator],
+            NetworkAdministrator,
+        )
+        .unwrap();
+        assert_eq!(
+            roles.iter().collect::<Vec<_>>(),
+            [VirtualInfrastructureAdministrator]
+        );
+        assert!(!defaulted);
+        let (_, defaulted) = RoleSet::leaving(tenant, &[EndUser], AccountAdministrator).unwrap();
+        assert!(!defaulted);
+    }
 
     #[test]
     fn every_role_is_in_the_catalog_once_with_distinct_ids() {

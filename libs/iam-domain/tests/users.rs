@@ -6,7 +6,9 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use iam_domain::user::{self, NewUser, Replacement, UserCommand, UserEvent};
-use iam_domain::{DomainError, NameError, OrgId, OrgKind, Role, RoleSetError, UserId, UserState};
+use iam_domain::{
+    DomainError, NameError, OrgId, OrgKind, Profile, Role, RoleSetError, Source, UserId, UserState,
+};
 use uuid::Uuid;
 
 fn at(second: u32) -> DateTime<Utc> {
@@ -35,6 +37,8 @@ fn jill() -> NewUser {
         state: "Active".into(),
         roles: vec!["End User".into()],
         with_password: false,
+        profile: Profile::default(),
+        source: Source::Local,
     }
 }
 
@@ -49,6 +53,8 @@ fn created() -> UserEvent {
         state: UserState::Active,
         roles: vec![Role::EndUser],
         at: at(0),
+        profile: Profile::default(),
+        managed: false,
     }
 }
 
@@ -61,6 +67,9 @@ fn replacement() -> Replacement {
         state: "Active".into(),
         roles: vec!["End User".into()],
         organization_kind: OrgKind::Tenant,
+        profile: None,
+        with_password: false,
+        source: Source::Local,
     }
 }
 
@@ -227,7 +236,9 @@ fn replace_records_one_fact_per_changed_field() {
                     Role::VirtualInfrastructureAdministrator,
                     Role::NetworkAdministrator
                 ],
-                at: at(5)
+                at: at(5),
+                displaced: vec![],
+                defaulted: false,
             },
         ]
     );
@@ -299,7 +310,13 @@ fn a_deleted_user_cannot_be_replaced_or_deleted_again() {
         Err(DomainError::NotFound("user"))
     );
     assert_eq!(
-        given(&history, UserCommand::Delete { at: at(10) }),
+        given(
+            &history,
+            UserCommand::Delete {
+                source: Source::Local,
+                at: at(10)
+            }
+        ),
         Err(DomainError::NotFound("user"))
     );
 }
@@ -315,6 +332,8 @@ fn apply_tracks_the_current_fields_and_modified_time() {
         UserEvent::UserRolesChanged {
             roles: vec![Role::AccountAdministrator],
             at: at(4),
+            displaced: vec![],
+            defaulted: false,
         },
     ];
     let user = history.iter().fold(None, user::apply).unwrap();
@@ -331,4 +350,171 @@ fn events_serialize_with_their_type_and_camel_case_fields() {
     assert_eq!(json["data"]["roles"][0], "EndUser");
     let back: UserEvent = serde_json::from_value(json).unwrap();
     assert_eq!(back, created());
+}
+
+fn managed_jill() -> Vec<UserEvent> {
+    let mut new = jill();
+    new.source = Source::IdentityProvider;
+    new.profile = Profile {
+        external_id: Some(" 00u1 ".into()),
+        ..Profile::default()
+    };
+    user::decide(
+        None,
+        UserCommand::Create {
+            user: new,
+            at: at(0),
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_user_created_by_an_identity_provider_is_managed_and_keeps_its_profile() {
+    let events = managed_jill();
+    let json = serde_json::to_value(&events[0]).unwrap();
+    assert_eq!(json["data"]["managedByIdentityProvider"], true);
+    assert_eq!(json["data"]["profile"]["externalId"], "00u1");
+    // Events written before the profile existed still read.
+    let old = serde_json::to_value(created()).unwrap();
+    assert!(old["data"].get("profile").is_none());
+    assert!(old["data"].get("managedByIdentityProvider").is_none());
+    let user = events.iter().fold(None, user::apply).unwrap();
+    assert!(user.managed);
+    assert_eq!(user.profile.external_id.as_deref(), Some("00u1"));
+}
+
+#[test]
+fn a_managed_user_changes_locally_only_its_state() {
+    let history = managed_jill();
+    let mut deactivate = replacement();
+    deactivate.state = "Inactive".into();
+    assert_eq!(
+        given(
+            &history,
+            UserCommand::Replace {
+                replacement: deactivate,
+                at: at(1)
+            }
+        ),
+        Ok(vec![UserEvent::UserStateChanged {
+            state: UserState::Inactive,
+            at: at(1)
+        }])
+    );
+    for change in [
+        |r: &mut Replacement| r.given_name = "Jane".into(),
+        |r: &mut Replacement| r.email = "other@example.com".into(),
+        |r: &mut Replacement| r.roles = vec!["Account Administrator".into()],
+    ] {
+        let mut replacement = replacement();
+        change(&mut replacement);
+        assert!(matches!(
+            given(
+                &history,
+                UserCommand::Replace {
+                    replacement,
+                    at: at(1)
+                }
+            ),
+            Err(DomainError::ManagedByIdentityProvider(_))
+        ));
+    }
+    assert!(matches!(
+        given(
+            &history,
+            UserCommand::SetPassword {
+                source: Source::Local,
+                at: at(1)
+            }
+        ),
+        Err(DomainError::ManagedByIdentityProvider(_))
+    ));
+    let mut renamed = replacement();
+    renamed.source = Source::IdentityProvider;
+    renamed.given_name = "Jane".into();
+    assert!(
+        given(
+            &history,
+            UserCommand::Replace {
+                replacement: renamed,
+                at: at(1)
+            }
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn an_identity_provider_renames_a_user_with_its_address_together() {
+    let history = managed_jill();
+    let mut renamed = replacement();
+    renamed.source = Source::IdentityProvider;
+    renamed.user_name = "Jill.Hill@example.com".into();
+    renamed.email = "jill.hill@EXAMPLE.com".into();
+    assert_eq!(
+        given(
+            &history,
+            UserCommand::Replace {
+                replacement: renamed.clone(),
+                at: at(1)
+            }
+        ),
+        Ok(vec![UserEvent::UserNameChanged {
+            user_name: "Jill.Hill@example.com".into(),
+            email: "jill.hill@EXAMPLE.com".into(),
+            at: at(1)
+        }])
+    );
+    renamed.email = "jill@example.com".into();
+    assert!(matches!(
+        given(
+            &history,
+            UserCommand::Replace {
+                replacement: renamed,
+                at: at(1)
+            }
+        ),
+        Err(DomainError::UserNameIsNotEmail { .. })
+    ));
+}
+
+#[test]
+fn joining_a_role_group_displaces_conflicting_roles_and_records_it() {
+    let events = given(
+        &[created()],
+        UserCommand::JoinRole {
+            role: Role::AccountAdministrator,
+            organization_kind: OrgKind::Tenant,
+            at: at(1),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        events,
+        [UserEvent::UserRolesChanged {
+            roles: vec![Role::AccountAdministrator],
+            at: at(1),
+            displaced: vec![Role::EndUser],
+            defaulted: false,
+        }]
+    );
+    let left = given(
+        &[created(), events[0].clone()],
+        UserCommand::LeaveRole {
+            role: Role::AccountAdministrator,
+            organization_kind: OrgKind::Tenant,
+            at: at(2),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        left,
+        [UserEvent::UserRolesChanged {
+            roles: vec![Role::EndUser],
+            at: at(2),
+            displaced: vec![],
+            defaulted: true,
+        }]
+    );
 }

@@ -7,12 +7,16 @@
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};
+use iam_domain::group::GroupEvent;
 use iam_domain::organization::OrgEvent;
 use iam_domain::token::TokenEvent;
+use iam_domain::user::Profile;
 use iam_domain::user::UserEvent;
-use iam_domain::{OrgId, OrgKind, Role, TokenId, UserId, UserState};
+use iam_domain::{GroupId, OrgId, OrgKind, Role, TokenId, UserId, UserState};
 use iam_eventstore::{EventData, EventStore, ExpectedRevision};
-use iam_projections::read_models::{OrganizationsProjector, TokensProjector, UsersProjector};
+use iam_projections::read_models::{
+    GroupsProjector, OrganizationsProjector, QueryValue, TokensProjector, UsersProjector,
+};
 use iam_projections::{Projector, ReadModels, Runner, rebuild, verify};
 use iam_test_databases::{Kind, TestDatabase};
 use serde::Serialize;
@@ -57,7 +61,7 @@ fn now() -> i64 {
 /// Every row of the tables, as text, in a stable order.
 async fn dump(read_models: &ReadModels) -> Vec<String> {
     let mut rows = Vec::new();
-    for user in [1u128, 2, 3, 4] {
+    for user in [1u128, 2, 3, 4, 5] {
         let id = UserId::new(Uuid::from_u128(user)).to_string();
         rows.push(format!("{:?}", read_models.user(&id).await.unwrap()));
     }
@@ -72,6 +76,16 @@ async fn dump(read_models: &ReadModels) -> Vec<String> {
             read_models.members_of(&id, None, 0, 100).await.unwrap()
         ));
         rows.push(format!("{:?}", read_models.role_counts(&id).await.unwrap()));
+        let (groups, total) = read_models
+            .groups_where(&id, "1 = 1", Vec::new(), "g.display_name_key", 0, 100)
+            .await
+            .unwrap();
+        let ids: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
+        rows.push(format!("{groups:?} {total}"));
+        rows.push(format!(
+            "{:?}",
+            read_models.group_members(&ids).await.unwrap()
+        ));
         rows.push(format!(
             "{:?}",
             read_models
@@ -100,6 +114,8 @@ async fn builds_and_rebuilds_the_same_rows(kind: Kind) {
         state: UserState::Active,
         roles,
         at: at(n as u32),
+        profile: Profile::default(),
+        managed: false,
     };
 
     append(
@@ -154,6 +170,8 @@ async fn builds_and_rebuilds_the_same_rows(kind: Kind) {
                     Role::VirtualInfrastructureAdministrator,
                 ],
                 at: at(11),
+                displaced: vec![],
+                defaulted: false,
             }),
             data(&UserEvent::UserStateChanged {
                 state: UserState::Inactive,
@@ -200,6 +218,96 @@ async fn builds_and_rebuilds_the_same_rows(kind: Kind) {
         })],
     )
     .await;
+    // An identity provider's user: renamed with its address, its profile
+    // changed; and groups that it joins and leaves.
+    let mut managed = created(
+        5,
+        tenant,
+        "Pat@Example.com",
+        vec![Role::ReadOnlyAdministrator],
+    );
+    if let UserEvent::UserCreated {
+        profile,
+        managed: m,
+        ..
+    } = &mut managed
+    {
+        *profile = Profile {
+            external_id: Some("00u5".into()),
+            ..Profile::default()
+        };
+        *m = true;
+    }
+    append(
+        &store,
+        user(5).stream(),
+        vec![
+            data(&managed),
+            data(&UserEvent::UserNameChanged {
+                user_name: "Pat.Lee@Example.com".into(),
+                email: "pat.lee@example.com".into(),
+                at: at(17),
+            }),
+            data(&UserEvent::UserProfileChanged {
+                profile: Profile {
+                    external_id: None,
+                    employee_number: Some("42".into()),
+                    department: Some("Sales".into()),
+                    manager: Some(user(4).to_string()),
+                },
+                at: at(18),
+            }),
+        ],
+    )
+    .await;
+    let group = |n: u128| GroupId::new(Uuid::from_u128(n));
+    append(
+        &store,
+        group(70).stream(),
+        vec![
+            data(&GroupEvent::GroupCreated {
+                id: group(70),
+                organization: tenant,
+                display_name: "Sales".into(),
+                external_id: Some("okta-1".into()),
+                members: vec![user(5)],
+                at: at(19),
+            }),
+            data(&GroupEvent::GroupRenamed {
+                display_name: "Sales EMEA".into(),
+                at: at(20),
+            }),
+            data(&GroupEvent::GroupExternalIdChanged {
+                external_id: None,
+                at: at(20),
+            }),
+            data(&GroupEvent::GroupMembersAdded {
+                members: vec![user(4), user(2)],
+                at: at(21),
+            }),
+            data(&GroupEvent::GroupMembersRemoved {
+                members: vec![user(4)],
+                at: at(22),
+            }),
+        ],
+    )
+    .await;
+    append(
+        &store,
+        group(71).stream(),
+        vec![
+            data(&GroupEvent::GroupCreated {
+                id: group(71),
+                organization: tenant,
+                display_name: "Gone".into(),
+                external_id: None,
+                members: vec![user(2)],
+                at: at(23),
+            }),
+            data(&GroupEvent::GroupDeleted { at: at(24) }),
+        ],
+    )
+    .await;
     let token = |n: u128| TokenId::new(Uuid::from_u128(n));
     let token_created = |n: u128, owner: UserId, days: i64| TokenEvent::TokenCreated {
         id: token(n),
@@ -242,12 +350,85 @@ async fn builds_and_rebuilds_the_same_rows(kind: Kind) {
         .with(OrganizationsProjector)
         .with(UsersProjector)
         .with(TokensProjector)
+        .with(GroupsProjector)
         .start()
         .await
         .unwrap();
     runner.wait_for(head).await.unwrap();
     let live = dump(&read_models).await;
     drop(runner);
+
+    // An identity provider's renamed user, its profile, and its groups.
+    let tenant_key = tenant.to_string();
+    let (found, total) = read_models
+        .users_where(
+            &tenant_key,
+            "u.user_name_key = $2 AND u.department = $3",
+            vec![
+                QueryValue::Text("pat.lee@example.com".into()),
+                QueryValue::Text("Sales".into()),
+            ],
+            "u.user_name_key",
+            0,
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(total, 1);
+    let pat = &found[0];
+    assert_eq!(
+        (pat.user_name.as_str(), pat.email.as_str(), pat.managed),
+        ("Pat.Lee@Example.com", "pat.lee@example.com", true)
+    );
+    assert_eq!(
+        pat.profile.external_id, None,
+        "the whole profile was replaced"
+    );
+    assert_eq!(pat.profile.employee_number.as_deref(), Some("42"));
+    assert_eq!(
+        read_models
+            .user_by_name("pat@example.com")
+            .await
+            .unwrap()
+            .map(|u| u.id),
+        None,
+        "the old name is gone"
+    );
+    let sales = read_models
+        .group(&group(70).to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (sales.display_name.as_str(), sales.external_id.as_deref()),
+        ("Sales EMEA", None)
+    );
+    let members: Vec<String> = read_models
+        .group_members(std::slice::from_ref(&sales.id))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, _, name)| name)
+        .collect();
+    assert_eq!(members, ["jill@example.com", "Pat.Lee@Example.com"]);
+    assert!(
+        read_models
+            .group(&group(71).to_string())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        read_models
+            .groups_of_users(&[user(5).to_string()])
+            .await
+            .unwrap(),
+        [(
+            user(5).to_string(),
+            sales.id.clone(),
+            "Sales EMEA".to_owned()
+        )]
+    );
 
     // What the events say, read back.
     let jill = read_models
@@ -297,7 +478,8 @@ async fn builds_and_rebuilds_the_same_rows(kind: Kind) {
         [
             ("Admin@Example.com", true),
             ("jack@example.com", false),
-            ("jill@example.com", false)
+            ("jill@example.com", false),
+            ("Pat.Lee@Example.com", false)
         ]
     );
 
@@ -340,6 +522,7 @@ async fn builds_and_rebuilds_the_same_rows(kind: Kind) {
             ("AccountAdministrator".to_owned(), 1),
             ("NetworkAdministrator".to_owned(), 1),
             ("OrganizationOwner".to_owned(), 1),
+            ("ReadOnlyAdministrator".to_owned(), 1),
             ("VirtualInfrastructureAdministrator".to_owned(), 1),
         ]
     );
@@ -357,8 +540,12 @@ async fn builds_and_rebuilds_the_same_rows(kind: Kind) {
         "deleted and changed users hold nothing"
     );
 
-    let projectors: [&dyn Projector; 3] =
-        [&OrganizationsProjector, &UsersProjector, &TokensProjector];
+    let projectors: [&dyn Projector; 4] = [
+        &OrganizationsProjector,
+        &UsersProjector,
+        &TokensProjector,
+        &GroupsProjector,
+    ];
     for projector in projectors {
         assert_eq!(
             rebuild(&*store, &read_models, projector).await.unwrap(),

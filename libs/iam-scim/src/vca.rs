@@ -92,6 +92,12 @@ pub struct User {
     /// The unique name.
     #[serde(rename = "userName")]
     pub user_name: String,
+    /// Added to the vCloud Air shape: whether an identity provider manages
+    /// the user (it was provisioned over SCIM 2.0). Its names, email, roles
+    /// and password then change only there; here it may be read and
+    /// deactivated.
+    #[serde(rename = "managedByIdentityProvider")]
+    pub managed_by_identity_provider: bool,
 }
 
 impl User {

@@ -84,7 +84,7 @@ impl From<AppError> for ApiError {
         match error {
             AppError::Refused { refusal, message } => {
                 let status = match refusal {
-                    Refusal::Invalid => StatusCode::BAD_REQUEST,
+                    Refusal::Invalid | Refusal::Immutable => StatusCode::BAD_REQUEST,
                     Refusal::Unauthenticated => StatusCode::UNAUTHORIZED,
                     Refusal::Forbidden => StatusCode::FORBIDDEN,
                     Refusal::NotFound => StatusCode::NOT_FOUND,

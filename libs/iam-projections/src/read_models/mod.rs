@@ -2,6 +2,7 @@
 //! the queries answered from its tables beside it. Each projector owns its
 //! tables alone.
 
+mod groups;
 mod organizations;
 mod tokens;
 mod users;
@@ -10,6 +11,7 @@ use iam_eventstore::RecordedEvent;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+pub use groups::{GroupRow, GroupsProjector, QueryValue};
 pub use organizations::{OrganizationRow, OrganizationsProjector, kind_name};
 pub use tokens::{TokenRef, TokenRow, TokensProjector};
 pub use users::{TokenHolder, UserRow, UsersProjector};
@@ -41,4 +43,9 @@ fn millis(at: chrono::DateTime<chrono::Utc>) -> i64 {
 }
 
 /// Every projector of the service's read models, in the order they run.
-pub const ALL: [&dyn Projector; 3] = [&OrganizationsProjector, &UsersProjector, &TokensProjector];
+pub const ALL: [&dyn Projector; 4] = [
+    &OrganizationsProjector,
+    &UsersProjector,
+    &TokensProjector,
+    &GroupsProjector,
+];

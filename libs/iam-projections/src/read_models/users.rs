@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use iam_domain::Role;
-use iam_domain::user::UserEvent;
+use iam_domain::user::{Profile, UserEvent};
 use iam_eventstore::RecordedEvent;
 use serde_json::{Map, Value, json};
 use sqlx::{AnyConnection, Row};
@@ -37,6 +37,16 @@ struct UserChange {
 impl UserChange {
     fn set(&mut self, column: &str, value: impl Into<Value>) {
         self.columns.insert(column.to_owned(), value.into());
+    }
+
+    /// Sets every profile column, absent values as nulls (`profile` marks
+    /// that they were set, since an update keeps the columns it is not given).
+    fn set_profile(&mut self, profile: Profile) {
+        self.set("profile", 1);
+        self.set("external_id", profile.external_id);
+        self.set("employee_number", profile.employee_number);
+        self.set("department", profile.department);
+        self.set("manager_id", profile.manager);
     }
 }
 
@@ -73,9 +83,13 @@ impl Projector for UsersProjector {
                     state,
                     roles,
                     at,
+                    profile,
+                    managed,
                     ..
                 } => {
                     change.created = true;
+                    change.set_profile(profile);
+                    change.set("managed", i64::from(managed));
                     change.set("organization", organization.to_string());
                     change.set("user_name", user_name.trim());
                     change.set("user_name_key", user_name.trim().to_lowercase());
@@ -87,6 +101,20 @@ impl Projector for UsersProjector {
                     change.set("created_at", millis(at));
                     change.set("modified_at", millis(at));
                     change.roles = Some(roles);
+                }
+                UserEvent::UserNameChanged {
+                    user_name,
+                    email,
+                    at,
+                } => {
+                    change.set("user_name_key", user_name.trim().to_lowercase());
+                    change.set("user_name", user_name.trim());
+                    change.set("email", email);
+                    change.set("modified_at", millis(at));
+                }
+                UserEvent::UserProfileChanged { profile, at } => {
+                    change.set_profile(profile);
+                    change.set("modified_at", millis(at));
                 }
                 UserEvent::UserEmailChanged { email, at } => {
                     change.set("email", email);
@@ -105,7 +133,7 @@ impl Projector for UsersProjector {
                     change.set("state", state.as_str());
                     change.set("modified_at", millis(at));
                 }
-                UserEvent::UserRolesChanged { roles, at } => {
+                UserEvent::UserRolesChanged { roles, at, .. } => {
                     change.set("roles", role_names(&roles));
                     change.set("modified_at", millis(at));
                     change.roles = Some(roles);
@@ -152,19 +180,32 @@ impl Projector for UsersProjector {
         execute_for_rows(
             connection,
             "INSERT INTO read_users (id, organization_id, user_name, user_name_key, email, given_name, \
-             family_name, state, roles, created_at, modified_at, revision) \
+             family_name, state, roles, created_at, modified_at, revision, external_id, employee_number, \
+             department, manager_id, managed) \
              SELECT j.value ->> 'id', j.value ->> 'organization', j.value ->> 'user_name', \
                     j.value ->> 'user_name_key', j.value ->> 'email', j.value ->> 'given_name', \
                     j.value ->> 'family_name', j.value ->> 'state', j.value ->> 'roles', \
                     CAST(j.value ->> 'created_at' AS BIGINT), CAST(j.value ->> 'modified_at' AS BIGINT), \
-                    CAST(j.value ->> 'revision' AS BIGINT) FROM {rows}",
+                    CAST(j.value ->> 'revision' AS BIGINT), j.value ->> 'external_id', \
+                    j.value ->> 'employee_number', j.value ->> 'department', j.value ->> 'manager_id', \
+                    CAST(j.value ->> 'managed' AS INTEGER) FROM {rows}",
             created,
         )
         .await?;
         execute_for_rows(
             connection,
             "UPDATE read_users SET \
+               user_name = COALESCE(j.value ->> 'user_name', read_users.user_name), \
+               user_name_key = COALESCE(j.value ->> 'user_name_key', read_users.user_name_key), \
                email = COALESCE(j.value ->> 'email', read_users.email), \
+               external_id = CASE WHEN j.value ->> 'profile' IS NULL THEN read_users.external_id \
+                 ELSE j.value ->> 'external_id' END, \
+               employee_number = CASE WHEN j.value ->> 'profile' IS NULL THEN read_users.employee_number \
+                 ELSE j.value ->> 'employee_number' END, \
+               department = CASE WHEN j.value ->> 'profile' IS NULL THEN read_users.department \
+                 ELSE j.value ->> 'department' END, \
+               manager_id = CASE WHEN j.value ->> 'profile' IS NULL THEN read_users.manager_id \
+                 ELSE j.value ->> 'manager_id' END, \
                given_name = COALESCE(j.value ->> 'given_name', read_users.given_name), \
                family_name = COALESCE(j.value ->> 'family_name', read_users.family_name), \
                state = COALESCE(j.value ->> 'state', read_users.state), \
@@ -226,10 +267,15 @@ pub struct UserRow {
     pub modified_at: i64,
     /// The stream revision (ETag).
     pub revision: i64,
+    /// What the identity provider keeps of it.
+    pub profile: Profile,
+    /// Whether an identity provider manages it.
+    pub managed: bool,
 }
 
 const USER_COLUMNS: &str = "id, organization_id, user_name, email, given_name, family_name, state, roles, \
-                            created_at, modified_at, revision";
+                            created_at, modified_at, revision, external_id, employee_number, department, \
+                            manager_id, managed";
 
 /// [`USER_COLUMNS`] of the table aliased `u`, for joins.
 static USER_COLUMNS_OF_U: LazyLock<String> = LazyLock::new(|| {
@@ -273,6 +319,13 @@ fn user_row(row: &sqlx::any::AnyRow) -> Result<UserRow> {
         created_at: row.try_get("created_at")?,
         modified_at: row.try_get("modified_at")?,
         revision: row.try_get("revision")?,
+        profile: Profile {
+            external_id: row.try_get("external_id")?,
+            employee_number: row.try_get("employee_number")?,
+            department: row.try_get("department")?,
+            manager: row.try_get("manager_id")?,
+        },
+        managed: row.try_get::<i64, _>("managed")? != 0,
     })
 }
 
@@ -329,6 +382,49 @@ impl crate::ReadModels {
                 })
             })
             .transpose()
+    }
+
+    /// The users whose home is `organization` that match `condition` (SQL
+    /// over the table aliased `u`, whose parameters start at `$2`), ordered
+    /// by `order` (SQL), a page at a time, with the number that match.
+    pub async fn users_where(
+        &self,
+        organization: &str,
+        condition: &str,
+        binds: Vec<super::QueryValue>,
+        order: &str,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<UserRow>, i64)> {
+        let count_sql = format!(
+            "SELECT COUNT(*) AS total FROM read_users u WHERE u.organization_id = $1 AND ({condition})"
+        );
+        let mut count = sqlx::query(sqlx::AssertSqlSafe(count_sql)).bind(organization.to_owned());
+        for bind in &binds {
+            count = bind.clone().bind_to(count);
+        }
+        let total: i64 = count.fetch_one(self.pool()).await?.try_get("total")?;
+        if limit == 0 {
+            return Ok((Vec::new(), total));
+        }
+        let n = binds.len();
+        let sql = format!(
+            "SELECT {} FROM read_users u WHERE u.organization_id = $1 AND ({condition}) \
+             ORDER BY {order} LIMIT ${} OFFSET ${}",
+            &*USER_COLUMNS_OF_U,
+            n + 2,
+            n + 3
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(organization.to_owned());
+        for bind in binds {
+            query = bind.bind_to(query);
+        }
+        let rows = query
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(self.pool())
+            .await?;
+        Ok((rows.iter().map(user_row).collect::<Result<_>>()?, total))
     }
 
     /// One user by name, compared case-insensitively.

@@ -57,6 +57,8 @@ pub(crate) async fn create(
         roles: role_names(&request)?,
         user_name: required(&request.user_name, "userName")?,
         with_password: request.password.is_some(),
+        profile: Default::default(),
+        source: iam_domain::Source::Local,
     };
     may_manage_users(&caller.actor, &caller.effective, UserAction::Create, None)
         .map_err(|denied| ApiError::forbidden(denied.0))?;

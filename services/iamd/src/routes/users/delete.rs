@@ -50,6 +50,7 @@ pub(crate) async fn delete(
         ));
     }
     let command = UserCommand::Delete {
+        source: iam_domain::Source::Local,
         at: chrono::Utc::now(),
     };
     iam_app::commands::run_user_command(&state, id, command, &cause(&caller, &request_id), None)

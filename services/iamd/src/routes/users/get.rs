@@ -100,17 +100,5 @@ async fn user_as_of(
         revision = recorded.revision;
     }
     let user = user.filter(|user| !user.deleted).ok_or_else(not_then)?;
-    Ok(UserRow {
-        id: user.id.to_string(),
-        organization_id: user.organization.to_string(),
-        user_name: user.user_name.to_string(),
-        email: user.email.to_string(),
-        given_name: user.given_name,
-        family_name: user.family_name,
-        state: user.state.as_str().to_owned(),
-        roles: user.roles,
-        created_at: user.created_at.timestamp_millis(),
-        modified_at: user.modified_at.timestamp_millis(),
-        revision: revision as i64,
-    })
+    iam_app::users::row_of(&user, revision).ok_or_else(not_then)
 }

@@ -47,6 +47,7 @@ pub(crate) fn view(row: &UserRow, as_owner: bool) -> vca::User {
         tos_accept_date: None,
         tos_accepted: false,
         user_name: row.user_name.clone(),
+        managed_by_identity_provider: row.managed,
     }
 }
 

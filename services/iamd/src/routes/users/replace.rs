@@ -75,6 +75,9 @@ pub(crate) async fn replace(
         state: required(&request.state, "state")?,
         roles: role_names(&request)?,
         organization_kind: caller.effective.kind,
+        profile: None,
+        with_password: false,
+        source: iam_domain::Source::Local,
     };
     let command = UserCommand::Replace {
         replacement,

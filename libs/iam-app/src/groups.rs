@@ -1,0 +1,283 @@
+//! Groups: plain groups are aggregates (`group-<uuid>` streams) whose
+//! `displayName` is unique in their organization (a claim taken in the
+//! append's transaction); the built-in role groups are the roles of a
+//! tenant, with stable ids, whose membership is role assignment.
+
+use std::collections::BTreeSet;
+
+use iam_domain::group::{self, Group, GroupCommand, GroupEvent, GroupFields};
+use iam_domain::user::UserCommand;
+use iam_domain::{GroupId, OrgId, OrgKind, Role, UserId};
+use iam_eventstore::{Append, Claim, Direction, ExpectedRevision, StreamStart};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::commands::{Cause, UserWritten, run_user_command};
+use crate::idempotency::Creation;
+use crate::{App, AppError, Refusal};
+
+/// The claim kind that keeps group names unique in an organization.
+pub const GROUP_NAME_CLAIM: &str = "groupName";
+
+/// The namespace of the role groups' ids (UUIDv5 of organization and role).
+const ROLE_GROUP_NAMESPACE: Uuid = Uuid::from_u128(0x3f0e_2c6a_9d1b_4e57_8a2f_6b5c_1d9e_7a40);
+
+/// The claim that `display_name` is taken in `organization`.
+pub fn name_claim(organization: OrgId, display_name: &str) -> Claim {
+    Claim::new(
+        GROUP_NAME_CLAIM,
+        format!("{organization}/{}", display_name.trim().to_lowercase()),
+    )
+}
+
+/// The stable id of `role`'s group in `organization`.
+pub fn role_group_id(organization: OrgId, role: Role) -> Uuid {
+    Uuid::new_v5(
+        &ROLE_GROUP_NAMESPACE,
+        format!("{organization}/{}", role.entry().bundle_key).as_bytes(),
+    )
+}
+
+/// The tenant role whose group in `organization` has id `id`.
+pub fn role_of_group(organization: OrgId, kind: OrgKind, id: &str) -> Option<Role> {
+    let id = Uuid::parse_str(id.trim()).ok()?;
+    role_groups(kind).find(|role| role_group_id(organization, *role) == id)
+}
+
+/// The roles that have a built-in group in an organization of `kind`: the
+/// tenant roles, in a tenant; none in the provider.
+pub fn role_groups(kind: OrgKind) -> impl Iterator<Item = Role> {
+    let tenant = kind == OrgKind::Tenant;
+    Role::assignable_in(OrgKind::Tenant).filter(move |_| tenant)
+}
+
+/// A group as its stream leaves it, and the stream's revision.
+pub async fn load_group(app: &App, id: GroupId) -> Result<(Option<Group>, Option<u64>), AppError> {
+    let events = app
+        .store
+        .read_stream(
+            &id.stream(),
+            Direction::Forwards,
+            StreamStart::Edge,
+            usize::MAX,
+        )
+        .await?;
+    let revision = events.last().map(|event| event.revision);
+    let mut state = None;
+    for recorded in &events {
+        let event: GroupEvent =
+            serde_json::from_value(json!({ "type": recorded.event_type, "data": recorded.data }))
+                .map_err(AppError::internal)?;
+        state = group::apply(state, &event);
+    }
+    Ok((state, revision))
+}
+
+/// What a group command wrote: the group as it leaves it and its revision.
+#[derive(Debug)]
+pub struct GroupWritten {
+    /// The group (`None`: deleted).
+    pub group: Option<Group>,
+    /// The stream's revision after it (the ETag).
+    pub revision: Option<u64>,
+}
+
+fn append_of(
+    id: GroupId,
+    revision: Option<u64>,
+    events: &[GroupEvent],
+    cause: &Cause,
+    creation: Option<&Creation>,
+) -> Result<Append, AppError> {
+    let data = events
+        .iter()
+        .enumerate()
+        .map(|(index, event)| {
+            let (event_id, idempotency) = match creation {
+                Some(creation) => (creation.event_id(index), creation.metadata()),
+                None => (Uuid::new_v4(), None),
+            };
+            crate::commands::event_data(event, event.event_type(), cause, event_id, idempotency)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let expected = revision.map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact);
+    Ok(Append::new(id.stream(), expected, data))
+}
+
+/// Refuses a plain group named after a role: that name is the role group's.
+fn not_a_role_name(display_name: &str) -> Result<(), AppError> {
+    if let Some(role) = group::role_named(display_name) {
+        return Err(AppError::conflict(format!(
+            "displayName `{}` is the built-in group of the role {role}: membership of it is role \
+             assignment; use that group (find it with filter=displayName eq \"{role}\").",
+            display_name.trim()
+        )));
+    }
+    Ok(())
+}
+
+/// Creates a plain group, claiming its name in the organization.
+pub async fn create_group(
+    app: &App,
+    id: GroupId,
+    organization: OrgId,
+    fields: GroupFields,
+    cause: &Cause,
+    creation: &Creation,
+) -> Result<GroupWritten, AppError> {
+    not_a_role_name(&fields.display_name)?;
+    let events = group::decide(
+        None,
+        GroupCommand::Create {
+            id,
+            organization,
+            fields,
+            at: chrono::Utc::now(),
+        },
+    )?;
+    let Some(GroupEvent::GroupCreated { display_name, .. }) = events.first() else {
+        return Err(AppError::internal(anyhow::anyhow!(
+            "creating a group decided no GroupCreated event"
+        )));
+    };
+    let append = append_of(id, None, &events, cause, Some(creation))?
+        .claim(name_claim(organization, display_name));
+    let result = app.store.submit(append).await?;
+    Ok(GroupWritten {
+        group: events.iter().fold(None, group::apply),
+        revision: result.revision,
+    })
+}
+
+/// Decides and appends a change or deletion of a plain group, expecting
+/// `if_match` when given (412 otherwise); a rename moves the name's claim.
+pub async fn run_group_command(
+    app: &App,
+    id: GroupId,
+    command: GroupCommand,
+    cause: &Cause,
+    if_match: Option<u64>,
+) -> Result<GroupWritten, AppError> {
+    if let GroupCommand::Change { fields, .. } = &command {
+        not_a_role_name(&fields.display_name)?;
+    }
+    let (current, revision) = load_group(app, id).await?;
+    if if_match.is_some_and(|expected| revision != Some(expected)) {
+        return Err(changed_since_read(revision));
+    }
+    let events = group::decide(current.as_ref(), command)?;
+    let Some(before) = current.clone().filter(|_| !events.is_empty()) else {
+        return Ok(GroupWritten {
+            group: current,
+            revision,
+        });
+    };
+    let mut append = append_of(id, revision, &events, cause, None)?;
+    for event in &events {
+        match event {
+            GroupEvent::GroupRenamed { display_name, .. } => {
+                let (old, new) = (
+                    name_claim(before.organization, &before.display_name),
+                    name_claim(before.organization, display_name),
+                );
+                if old != new {
+                    append = append.release(old).claim(new);
+                }
+            }
+            GroupEvent::GroupDeleted { .. } => {
+                append = append.release(name_claim(before.organization, &before.display_name));
+            }
+            _ => {}
+        }
+    }
+    match app.store.submit(append).await {
+        Err(iam_eventstore::Error::WrongExpectedVersion { current, .. }) if if_match.is_some() => {
+            Err(changed_since_read(current))
+        }
+        Err(error) => Err(error.into()),
+        Ok(result) => Ok(GroupWritten {
+            group: events.iter().fold(current, group::apply),
+            revision: result.revision,
+        }),
+    }
+}
+
+fn changed_since_read(revision: Option<u64>) -> AppError {
+    let now = revision.map_or_else(|| "gone".to_owned(), |r| format!("\"{r}\""));
+    AppError::refused(
+        Refusal::PreconditionFailed,
+        format!(
+            "The group has changed since you read it (its ETag is now {now}); read it again and retry."
+        ),
+    )
+}
+
+/// The members of `role`'s group in `organization`: its users holding it.
+pub async fn role_members(
+    app: &App,
+    organization: OrgId,
+    role: Role,
+) -> Result<BTreeSet<UserId>, AppError> {
+    let rows = app
+        .read_models
+        .role_holders(&organization.to_string(), &format!("{role:?}"), 0, i64::MAX)
+        .await?;
+    Ok(rows
+        .iter()
+        .filter(|row| row.organization_id == organization.to_string())
+        .filter_map(|row| UserId::parse(&row.id))
+        .collect())
+}
+
+/// Makes `members` the members of `role`'s group in a tenant: users who
+/// join it are moved out of the roles it excludes; users who leave it keep
+/// their other roles, or End User when none is left. Each user's change is
+/// its own event (identity providers send these moves unordered, so a
+/// concurrent change to the same user is decided again, not refused).
+pub async fn set_role_members(
+    app: &App,
+    role: Role,
+    joined: &BTreeSet<UserId>,
+    left: &BTreeSet<UserId>,
+    cause: &Cause,
+) -> Result<(), AppError> {
+    let at = chrono::Utc::now();
+    for (users, joining) in [(joined, true), (left, false)] {
+        for user in users {
+            let command = if joining {
+                UserCommand::JoinRole {
+                    role,
+                    organization_kind: OrgKind::Tenant,
+                    at,
+                }
+            } else {
+                UserCommand::LeaveRole {
+                    role,
+                    organization_kind: OrgKind::Tenant,
+                    at,
+                }
+            };
+            run_user_command_converging(app, *user, command, cause).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs a user command, deciding it again when another request changed the
+/// user meanwhile (a few times, then the conflict is the answer).
+pub async fn run_user_command_converging(
+    app: &App,
+    user: UserId,
+    command: UserCommand,
+    cause: &Cause,
+) -> Result<UserWritten, AppError> {
+    let mut attempts = 0;
+    loop {
+        match run_user_command(app, user, command.clone(), cause, None).await {
+            Err(error) if error.refusal() == Some(Refusal::Conflict) && attempts < 8 => {
+                attempts += 1;
+            }
+            other => return other,
+        }
+    }
+}
