@@ -10,6 +10,7 @@ mod support;
 mod login;
 mod organizations;
 mod replicas;
+mod scim;
 mod startup;
 mod tokens;
 mod users;

@@ -13,7 +13,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tracing_actix_web::TracingLogger;
 
 use crate::configuration::Settings;
-use crate::routes::{health, login, organizations, role_queries, roles, tokens, users};
+use crate::routes::{health, login, organizations, role_queries, roles, scim, tokens, users};
 
 /// What every request handler can reach: the application layer, and what
 /// only the HTTP service needs beside it. It dereferences to the
@@ -136,6 +136,24 @@ impl Application {
                 .service(tokens::download)
                 .service(tokens::revoke)
                 .service(tokens::query)
+                .service(scim::discovery::config)
+                .service(scim::discovery::resource_types)
+                .service(scim::discovery::resource_type)
+                .service(scim::discovery::schemas)
+                .service(scim::discovery::schema_by_id)
+                .service(scim::users::create)
+                .service(scim::users::list)
+                .service(scim::users::get)
+                .service(scim::users::replace)
+                .service(scim::users::modify)
+                .service(scim::users::remove)
+                .service(scim::groups::create)
+                .service(scim::groups::list)
+                .service(scim::groups::get)
+                .service(scim::groups::replace)
+                .service(scim::groups::modify)
+                .service(scim::groups::remove)
+                .service(scim::bulk::bulk)
                 .service(
                     utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
                         .url("/api-docs/openapi.json", openapi.clone()),

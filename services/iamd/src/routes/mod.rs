@@ -6,6 +6,7 @@ pub(crate) mod organizations;
 pub(crate) mod paging;
 pub(crate) mod role_queries;
 pub(crate) mod roles;
+pub(crate) mod scim;
 pub(crate) mod tokens;
 pub(crate) mod users;
 

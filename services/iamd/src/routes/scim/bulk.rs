@@ -1,0 +1,490 @@
+//! `POST /scim/v2/Bulk` (RFC 7644 §3.7): many operations in one request,
+//! with `bulkId` references between them and `failOnErrors`.
+//!
+//! Operations run in waves: every operation whose references are resolved
+//! and whose target no earlier pending operation touches joins the current
+//! wave, and a wave's operations run concurrently. Their appends therefore
+//! share the event store's group commits: a thousand creates are a few
+//! dozen durable commits, not a thousand one after another. An operation
+//! that refers to another (`"bulkId:q1"`) waits for its wave; operations on
+//! the same resource keep their order. With `failOnErrors`, a wave holds no
+//! more operations than the errors still allowed.
+
+use std::collections::{HashMap, HashSet};
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, post, web};
+use futures::StreamExt;
+use iam_scim::scim2::patch::get_ignoring_case;
+use iam_scim::scim2::{BULK_MAX_OPERATIONS, BULK_MAX_PAYLOAD, BULK_RESPONSE, ScimError, ScimType};
+use serde_json::{Value, json};
+
+use super::{ScimApiError, ScimCaller, base_url, json_body, scim_json};
+use crate::request_id::RequestId;
+use crate::startup::AppState;
+
+/// How many operations of a wave run at once (each may hash a password).
+const CONCURRENCY: usize = 32;
+
+#[derive(Debug, Clone)]
+struct Operation {
+    method: String,
+    path: String,
+    bulk_id: Option<String>,
+    version: Option<String>,
+    data: Value,
+}
+
+/// What one operation answered.
+#[derive(Debug)]
+struct Outcome {
+    status: u16,
+    location: Option<String>,
+    version: Option<String>,
+    id: Option<String>,
+    error: Option<Value>,
+}
+
+fn invalid(index: usize, detail: impl Into<String>) -> ScimApiError {
+    ScimApiError::new(
+        400,
+        Some(ScimType::InvalidSyntax),
+        format!("Operations[{index}]: {}", detail.into()),
+    )
+}
+
+fn parse(body: &Value) -> Result<(Vec<Operation>, Option<usize>), ScimApiError> {
+    let object = body.as_object().ok_or_else(|| {
+        ScimApiError::new(
+            400,
+            Some(ScimType::InvalidSyntax),
+            "A Bulk body is a JSON object.",
+        )
+    })?;
+    let fail_on_errors = match get_ignoring_case(object, "failOnErrors") {
+        None | Some(Value::Null) => None,
+        Some(value) => Some(value.as_u64().filter(|n| *n > 0).ok_or_else(|| {
+            ScimApiError::invalid_value("`failOnErrors` must be a positive integer.")
+        })? as usize),
+    };
+    let operations = get_ignoring_case(object, "Operations")
+        .and_then(Value::as_array)
+        .ok_or_else(|| {
+            ScimApiError::new(
+                400,
+                Some(ScimType::InvalidSyntax),
+                "A Bulk body needs `Operations`: a list of {method, path, bulkId, data}.",
+            )
+        })?;
+    if operations.len() > BULK_MAX_OPERATIONS {
+        return Err(ScimApiError::new(
+            413,
+            Some(ScimType::TooMany),
+            format!(
+                "The Bulk request has {} operations; at most {BULK_MAX_OPERATIONS} are accepted per request \
+                 (ServiceProviderConfig bulk.maxOperations): split it.",
+                operations.len()
+            ),
+        ));
+    }
+    let mut bulk_ids = HashSet::new();
+    let parsed = operations
+        .iter()
+        .enumerate()
+        .map(|(index, operation)| {
+            let operation = operation
+                .as_object()
+                .ok_or_else(|| invalid(index, "an operation is an object"))?;
+            let text = |name| {
+                get_ignoring_case(operation, name)
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            };
+            let method = text("method")
+                .ok_or_else(|| invalid(index, "`method` is required"))?
+                .to_ascii_uppercase();
+            let path = text("path").ok_or_else(|| invalid(index, "`path` is required"))?;
+            let bulk_id = text("bulkId");
+            if method == "POST" && bulk_id.is_none() {
+                return Err(invalid(index, "a POST needs a `bulkId`"));
+            }
+            if let Some(bulk_id) = &bulk_id
+                && !bulk_ids.insert(bulk_id.clone())
+            {
+                return Err(invalid(index, format!("bulkId `{bulk_id}` is used twice")));
+            }
+            Ok(Operation {
+                method,
+                path,
+                bulk_id,
+                version: text("version"),
+                data: get_ignoring_case(operation, "data")
+                    .cloned()
+                    .unwrap_or(Value::Null),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((parsed, fail_on_errors))
+}
+
+/// The bulkIds `value` refers to (`"bulkId:q1"` anywhere in it).
+fn references(value: &Value, found: &mut Vec<String>) {
+    match value {
+        Value::String(text) => {
+            if let Some(id) = text.strip_prefix("bulkId:") {
+                found.push(id.to_owned());
+            }
+        }
+        Value::Array(values) => values.iter().for_each(|v| references(v, found)),
+        Value::Object(object) => object.values().for_each(|v| references(v, found)),
+        _ => {}
+    }
+}
+
+fn substitute(value: &mut Value, ids: &HashMap<String, String>) {
+    match value {
+        Value::String(text) => {
+            if let Some(id) = text.strip_prefix("bulkId:").and_then(|b| ids.get(b)) {
+                *text = id.clone();
+            }
+        }
+        Value::Array(values) => values.iter_mut().for_each(|v| substitute(v, ids)),
+        Value::Object(object) => object.values_mut().for_each(|v| substitute(v, ids)),
+        _ => {}
+    }
+}
+
+fn resolve_path(path: &str, ids: &HashMap<String, String>) -> String {
+    path.split('/')
+        .map(|segment| match segment.strip_prefix("bulkId:") {
+            Some(bulk_id) => ids
+                .get(bulk_id)
+                .cloned()
+                .unwrap_or_else(|| segment.to_owned()),
+            None => segment.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// `POST /scim/v2/Bulk`.
+#[post("/scim/v2/Bulk")]
+#[tracing::instrument(skip_all, fields(organization = %caller.effective.id))]
+pub(crate) async fn bulk(
+    state: web::Data<AppState>,
+    caller: ScimCaller,
+    request_id: RequestId,
+    http: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ScimApiError> {
+    let body = json_body(&http, payload, BULK_MAX_PAYLOAD).await.map_err(|error| match error {
+        ScimApiError::Refused(ScimError { status: 413, .. }) => ScimApiError::new(
+            413,
+            Some(ScimType::TooMany),
+            format!(
+                "The Bulk request is larger than {BULK_MAX_PAYLOAD} bytes (ServiceProviderConfig \
+                 bulk.maxPayloadSize): split it."
+            ),
+        ),
+        other => other,
+    })?;
+    let (operations, fail_on_errors) = parse(&body)?;
+    let key = crate::routes::idempotency_key(&http).map(str::to_owned);
+    let base = base_url(&http);
+
+    let mut ids: HashMap<String, String> = HashMap::new();
+    let mut failed_bulk_ids: HashSet<String> = HashSet::new();
+    let mut outcomes: Vec<Option<Outcome>> = (0..operations.len()).map(|_| None).collect();
+    let mut pending: Vec<usize> = (0..operations.len()).collect();
+    let mut errors = 0;
+    while !pending.is_empty() {
+        if fail_on_errors.is_some_and(|limit| errors >= limit) {
+            break;
+        }
+        let mut wave = Vec::new();
+        let mut deferred = Vec::new();
+        let mut touched = HashSet::new();
+        for index in pending {
+            let operation = &operations[index];
+            let mut refers = Vec::new();
+            references(&operation.data, &mut refers);
+            references(&Value::String(operation.path.clone()), &mut refers);
+            for segment in operation.path.split('/') {
+                references(&Value::String(segment.to_owned()), &mut refers);
+            }
+            if let Some(failed) = refers.iter().find(|r| failed_bulk_ids.contains(*r)) {
+                errors += 1;
+                if let Some(bulk_id) = &operation.bulk_id {
+                    failed_bulk_ids.insert(bulk_id.clone());
+                }
+                outcomes[index] = Some(error_outcome(&ScimApiError::new(
+                    409,
+                    Some(ScimType::InvalidValue),
+                    format!("It refers to bulkId `{failed}`, whose operation failed."),
+                )));
+                continue;
+            }
+            if let Some(unknown) = refers.iter().find(|r| {
+                !ids.contains_key(*r)
+                    && !operations
+                        .iter()
+                        .any(|o| o.bulk_id.as_deref() == Some(r.as_str()))
+            }) {
+                errors += 1;
+                outcomes[index] = Some(error_outcome(&ScimApiError::invalid_value(format!(
+                    "It refers to bulkId `{unknown}`, which no operation of this request has."
+                ))));
+                continue;
+            }
+            // A create's target is new; others keep their order per resource.
+            let target = match (&operation.method[..], &operation.bulk_id) {
+                ("POST", Some(bulk_id)) => format!("bulkId:{bulk_id}"),
+                _ => resolve_path(&operation.path, &ids).to_ascii_lowercase(),
+            };
+            let ready = refers.iter().all(|r| ids.contains_key(r));
+            if ready && !touched.contains(&target) {
+                touched.insert(target);
+                wave.push(index);
+            } else {
+                touched.insert(target);
+                deferred.push(index);
+            }
+        }
+        // With failOnErrors, a wave is no larger than the errors still
+        // allowed, so that nothing runs past the limit.
+        if let Some(limit) = fail_on_errors {
+            let allowed = limit.saturating_sub(errors).max(1);
+            if wave.len() > allowed {
+                deferred.extend(wave.split_off(allowed));
+                deferred.sort_unstable();
+            }
+        }
+        if wave.is_empty() {
+            // What is left refers to itself in a cycle.
+            for index in deferred {
+                outcomes[index] = Some(error_outcome(&ScimApiError::new(
+                    409,
+                    Some(ScimType::InvalidValue),
+                    "Its bulkId references form a cycle.",
+                )));
+            }
+            break;
+        }
+        let results: Vec<(usize, Outcome)> = futures::stream::iter(wave)
+            .map(|index| {
+                let mut operation = operations[index].clone();
+                substitute(&mut operation.data, &ids);
+                operation.path = resolve_path(&operation.path, &ids);
+                let key = key
+                    .as_ref()
+                    .zip(operation.bulk_id.as_ref())
+                    .map(|(k, b)| format!("{k}/{b}"));
+                let (state, caller, request_id, base) = (&state, &caller, &request_id, &base);
+                async move {
+                    let outcome = run(state, caller, request_id, &operation, key.as_deref(), base)
+                        .await
+                        .unwrap_or_else(|error| error_outcome(&error));
+                    (index, outcome)
+                }
+            })
+            .buffered(CONCURRENCY)
+            .collect()
+            .await;
+        for (index, outcome) in results {
+            let operation = &operations[index];
+            if outcome.error.is_some() {
+                errors += 1;
+                if let Some(bulk_id) = &operation.bulk_id {
+                    failed_bulk_ids.insert(bulk_id.clone());
+                }
+            } else if let (Some(bulk_id), Some(id)) = (&operation.bulk_id, &outcome.id) {
+                ids.insert(bulk_id.clone(), id.clone());
+            }
+            outcomes[index] = Some(outcome);
+        }
+        pending = deferred;
+    }
+
+    let answered: Vec<Value> = operations
+        .iter()
+        .zip(outcomes)
+        .filter_map(|(operation, outcome)| {
+            let outcome = outcome?;
+            let mut answer =
+                json!({"method": operation.method, "status": outcome.status.to_string()});
+            if let Some(bulk_id) = &operation.bulk_id {
+                answer["bulkId"] = json!(bulk_id);
+            }
+            if let Some(location) = outcome.location {
+                answer["location"] = json!(location);
+            }
+            if let Some(version) = outcome.version {
+                answer["version"] = json!(version);
+            }
+            if let Some(error) = outcome.error {
+                answer["response"] = error;
+            }
+            Some(answer)
+        })
+        .collect();
+    Ok(scim_json(
+        StatusCode::OK,
+        &json!({"schemas": [BULK_RESPONSE], "Operations": answered}),
+    ))
+}
+
+fn error_outcome(error: &ScimApiError) -> Outcome {
+    if let ScimApiError::Internal(error) = error {
+        tracing::error!(error = %format!("{error:#}"), "a Bulk operation failed");
+    }
+    let (status, body) = error.parts();
+    Outcome {
+        status,
+        location: None,
+        version: None,
+        id: None,
+        error: Some(body),
+    }
+}
+
+fn done(status: u16, base: &str, kind: &str, id: &str, revision: Option<i64>) -> Outcome {
+    Outcome {
+        status,
+        location: Some(format!("{base}/{kind}/{id}")),
+        version: revision.map(super::etag),
+        id: Some(id.to_owned()),
+        error: None,
+    }
+}
+
+/// Runs one operation, as the route of its method and path would.
+async fn run(
+    state: &AppState,
+    caller: &ScimCaller,
+    request_id: &RequestId,
+    operation: &Operation,
+    key: Option<&str>,
+    base: &str,
+) -> Result<Outcome, ScimApiError> {
+    let segments: Vec<&str> = operation.path.trim_matches('/').split('/').collect();
+    let version = |current: i64| -> Result<Option<u64>, ScimApiError> {
+        match &operation.version {
+            None => Ok(None),
+            Some(version) if version.trim().trim_start_matches("W/") == super::etag(current) => {
+                Ok(Some(current as u64))
+            }
+            Some(_) => Err(ScimApiError::new(
+                412,
+                None,
+                format!(
+                    "The resource has changed (its version is now {}).",
+                    super::etag(current)
+                ),
+            )),
+        }
+    };
+    let not_supported = || {
+        ScimApiError::new(
+            400,
+            Some(ScimType::InvalidPath),
+            format!(
+                "`{} {}` is not a Bulk operation; use POST /Users, POST /Groups, or PUT, PATCH or DELETE \
+                 /Users/{{id}} or /Groups/{{id}}.",
+                operation.method, operation.path
+            ),
+        )
+    };
+    match (operation.method.as_str(), segments.as_slice()) {
+        ("POST", [kind]) if kind.eq_ignore_ascii_case("Users") => {
+            let new = super::users::new_user(caller, &operation.data, key)?;
+            let row = super::users::create_checked(state, caller, request_id, new).await?;
+            Ok(done(201, base, "Users", &row.id, Some(row.revision)))
+        }
+        ("POST", [kind]) if kind.eq_ignore_ascii_case("Groups") => {
+            let row = super::groups::create_group(state, caller, request_id, &operation.data, key)
+                .await?;
+            Ok(done(201, base, "Groups", &row.id, Some(row.revision)))
+        }
+        (method, [kind, id]) if kind.eq_ignore_ascii_case("Users") => {
+            let row = super::users::user_in_organization(state, caller, id).await?;
+            let expected = version(row.revision)?;
+            match method {
+                "PUT" => {
+                    let row = super::users::replace_with(
+                        state,
+                        caller,
+                        request_id,
+                        &row,
+                        &operation.data,
+                        expected,
+                        true,
+                    )
+                    .await?;
+                    Ok(done(200, base, "Users", &row.id, Some(row.revision)))
+                }
+                "PATCH" => {
+                    let row = super::users::patch_user(
+                        state,
+                        caller,
+                        request_id,
+                        &row,
+                        &operation.data,
+                        expected,
+                        base,
+                    )
+                    .await?;
+                    Ok(done(200, base, "Users", &row.id, Some(row.revision)))
+                }
+                "DELETE" => {
+                    super::users::delete_user(state, caller, request_id, &row, expected).await?;
+                    Ok(done(204, base, "Users", &row.id, None))
+                }
+                _ => Err(not_supported()),
+            }
+        }
+        (method, [kind, id]) if kind.eq_ignore_ascii_case("Groups") => {
+            let group = super::groups::group_in_organization(state, caller, id).await?;
+            let expected = match (&group, &operation.version) {
+                (super::groups::AnyGroup::Plain(row), _) => version(row.revision)?,
+                (super::groups::AnyGroup::Role(_), _) => None,
+            };
+            match method {
+                "PUT" => {
+                    super::groups::replace_with(
+                        state,
+                        caller,
+                        request_id,
+                        &group,
+                        &operation.data,
+                        expected,
+                    )
+                    .await?;
+                }
+                "PATCH" => {
+                    super::groups::patch_group(
+                        state,
+                        caller,
+                        request_id,
+                        &group,
+                        &operation.data,
+                        expected,
+                    )
+                    .await?;
+                }
+                "DELETE" => {
+                    super::groups::delete_group(state, caller, request_id, &group, expected)
+                        .await?;
+                    return Ok(done(204, base, "Groups", id, None));
+                }
+                _ => return Err(not_supported()),
+            }
+            let row = super::groups::group_in_organization(state, caller, id).await?;
+            let revision = match row {
+                super::groups::AnyGroup::Plain(row) => Some(row.revision),
+                super::groups::AnyGroup::Role(_) => None,
+            };
+            Ok(done(200, base, "Groups", id, revision))
+        }
+        _ => Err(not_supported()),
+    }
+}

@@ -1,0 +1,603 @@
+//! `/scim/v2/Users`: the users of the token's organization as SCIM 2.0
+//! resources. One user, two wire formats: the same commands, events and
+//! read model as `/api/iam/Users`. Users created here are managed by the
+//! identity provider.
+
+use std::collections::HashMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, put, web};
+use iam_app::idempotency::Creation;
+use iam_app::users::row_of;
+use iam_domain::policy::{UserAction, may_manage_users};
+use iam_domain::user::{NewUser, Replacement, UserCommand};
+use iam_domain::{OrgKind, Source, UserId, UserName};
+use iam_projections::read_models::UserRow;
+use iam_scim::scim2::patch::{self, USER_SCHEMA};
+use iam_scim::scim2::resources::{UserInput, read_user};
+use iam_scim::scim2::{ENTERPRISE_USER, IAM_USER, USER, list_response};
+use serde_json::{Map, Value, json};
+
+use super::lists::{ListQuery, UserColumns, condition, order};
+use super::{
+    MAX_BODY, ScimApiError, ScimCaller, base_url, cause, if_match, json_body, not_modified,
+    not_modified_response, resource_response, scim_json, time,
+};
+use crate::request_id::RequestId;
+use crate::startup::AppState;
+
+/// A user's groups for its `groups` attribute: (id, displayName).
+type GroupRefs = Vec<(String, String)>;
+
+/// The user as a SCIM 2.0 resource.
+pub(crate) fn resource(row: &UserRow, groups: &GroupRefs, base: &str) -> Value {
+    let location = format!("{base}/Users/{}", row.id);
+    let mut user = json!({
+        "schemas": [USER, ENTERPRISE_USER, IAM_USER],
+        "id": row.id,
+        "userName": row.user_name,
+        "name": {"givenName": row.given_name, "familyName": row.family_name},
+        "emails": [{"value": row.email, "type": "work", "primary": true}],
+        "active": row.state == "Active",
+        "roles": row.roles.iter().enumerate().map(|(index, role)| json!({
+            "value": role.name(), "display": role.name(), "primary": index == 0,
+        })).collect::<Vec<_>>(),
+        "groups": groups.iter().map(|(id, display)| json!({
+            "value": id, "$ref": format!("{base}/Groups/{id}"), "display": display, "type": "direct",
+        })).collect::<Vec<_>>(),
+        IAM_USER: {"managedByIdentityProvider": row.managed},
+        "meta": {
+            "resourceType": "User",
+            "created": time(row.created_at),
+            "lastModified": time(row.modified_at),
+            "location": location,
+            "version": super::etag(row.revision),
+        },
+    });
+    if let Some(external_id) = &row.profile.external_id {
+        user["externalId"] = json!(external_id);
+    }
+    let mut enterprise = Map::new();
+    if let Some(number) = &row.profile.employee_number {
+        enterprise.insert("employeeNumber".into(), json!(number));
+    }
+    if let Some(department) = &row.profile.department {
+        enterprise.insert("department".into(), json!(department));
+    }
+    if let Some(manager) = &row.profile.manager {
+        enterprise.insert(
+            "manager".into(),
+            json!({"value": manager, "$ref": format!("{base}/Users/{manager}")}),
+        );
+    }
+    user[ENTERPRISE_USER] = Value::Object(enterprise);
+    user
+}
+
+/// The groups of each of `rows`: its plain groups, then (in a tenant) the
+/// role groups of its roles.
+pub(crate) async fn groups_of(
+    state: &AppState,
+    rows: &[UserRow],
+    kind: OrgKind,
+) -> Result<HashMap<String, GroupRefs>, ScimApiError> {
+    let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
+    let mut groups: HashMap<String, GroupRefs> = HashMap::new();
+    for row in rows {
+        let entry = groups.entry(row.id.clone()).or_default();
+        if kind == OrgKind::Tenant
+            && let Some(organization) = iam_domain::OrgId::parse(&row.organization_id)
+        {
+            for role in &row.roles {
+                entry.push((
+                    iam_app::groups::role_group_id(organization, *role).to_string(),
+                    role.name().to_owned(),
+                ));
+            }
+        }
+    }
+    for (user, id, display) in state.read_models.groups_of_users(&ids).await? {
+        groups.entry(user).or_default().push((id, display));
+    }
+    Ok(groups)
+}
+
+async fn one_resource(
+    state: &AppState,
+    caller: &ScimCaller,
+    row: &UserRow,
+    base: &str,
+) -> Result<Value, ScimApiError> {
+    let groups = groups_of(state, std::slice::from_ref(row), caller.effective.kind).await?;
+    Ok(resource(
+        row,
+        groups.get(&row.id).unwrap_or(&Vec::new()),
+        base,
+    ))
+}
+
+/// A user of the token's organization (its home), or 404.
+pub(crate) async fn user_in_organization(
+    state: &AppState,
+    caller: &ScimCaller,
+    id: &str,
+) -> Result<UserRow, ScimApiError> {
+    let not_found =
+        || ScimApiError::not_found(format!("There is no user `{id}` in this organization."));
+    let parsed = UserId::parse(id).ok_or_else(not_found)?;
+    let row = state
+        .read_models
+        .user(&parsed.to_string())
+        .await?
+        .ok_or_else(not_found)?;
+    if row.organization_id != caller.effective.id.to_string() {
+        return Err(not_found());
+    }
+    Ok(row)
+}
+
+fn may(
+    caller: &ScimCaller,
+    action: UserAction,
+    target: Option<UserId>,
+) -> Result<(), ScimApiError> {
+    may_manage_users(&caller.actor, &caller.effective, action, target)
+        .map_err(|denied| ScimApiError::new(403, None, denied.0))
+}
+
+/// The message for a userName and primary email that differ.
+fn mapping_advice(user_name: &str, email: &str) -> String {
+    format!(
+        "userName `{user_name}` and the primary email `{email}` must be the same address. Map both from \
+         one attribute of the identity provider: Entra ID maps userName from userPrincipalName and emails \
+         from mail by default, so map emails[type eq \"work\"].value from userPrincipalName too (or \
+         userName from mail); in Okta, map both from user.email."
+    )
+}
+
+/// The roles a create gives: those named, or End User in a tenant.
+fn roles_of_new_user(input: &UserInput, kind: OrgKind) -> Result<Vec<String>, ScimApiError> {
+    match (&input.roles, kind) {
+        (Some(roles), _) if !roles.is_empty() => Ok(roles.clone()),
+        (_, OrgKind::Tenant) => Ok(vec!["End User".to_owned()]),
+        (_, OrgKind::Provider) => Err(ScimApiError::invalid_value(
+            "A provider user needs one role: send roles with Provider Administrator, Provider Account \
+             Administrator or Provider Business Specialist.",
+        )),
+    }
+}
+
+fn required(value: &Option<String>, name: &str) -> Result<String, ScimApiError> {
+    value
+        .clone()
+        .filter(|v| !v.trim().is_empty())
+        .ok_or_else(|| ScimApiError::invalid_value(format!("`{name}` is required.")))
+}
+
+async fn password_hash(input: &UserInput) -> Result<Option<String>, ScimApiError> {
+    let Some(password) = &input.password else {
+        return Ok(None);
+    };
+    iam_app::credentials::check_password(password)
+        .map_err(|why| ScimApiError::invalid_value(format!("The {why}.")))?;
+    Ok(Some(
+        iam_app::credentials::hash_password(password.clone())
+            .await
+            .map_err(ScimApiError::internal)?,
+    ))
+}
+
+/// What a create decides from a request's user, before any write.
+pub(crate) struct NewScimUser {
+    pub(crate) user: NewUser,
+    pub(crate) creation: Creation,
+    pub(crate) input: UserInput,
+}
+
+/// Checks a create: the fields, the userName = email rule, the permission,
+/// and the idempotency key.
+pub(crate) fn new_user(
+    caller: &ScimCaller,
+    body: &Value,
+    key: Option<&str>,
+) -> Result<NewScimUser, ScimApiError> {
+    let input = read_user(body)?;
+    let user_name = required(&input.user_name, "userName")?;
+    let email = input.email.clone().unwrap_or_else(|| user_name.clone());
+    if !email.trim().eq_ignore_ascii_case(user_name.trim()) {
+        return Err(ScimApiError::invalid_value(mapping_advice(
+            &user_name, &email,
+        )));
+    }
+    let user = NewUser {
+        id: UserId::new(uuid::Uuid::now_v7()),
+        organization: caller.effective.id,
+        organization_kind: caller.effective.kind,
+        user_name,
+        email,
+        given_name: required(&input.given_name, "name.givenName")?,
+        family_name: required(&input.family_name, "name.familyName")?,
+        state: if input.active == Some(false) {
+            "Inactive"
+        } else {
+            "Active"
+        }
+        .to_owned(),
+        roles: roles_of_new_user(&input, caller.effective.kind)?,
+        with_password: input.password.is_some(),
+        profile: input.profile.clone(),
+        source: Source::IdentityProvider,
+    };
+    may(caller, UserAction::Create, None)?;
+    // The password stays out of the fingerprint: the fingerprint is logged.
+    let creation = Creation::of(
+        key,
+        caller,
+        "scim-user",
+        &json!({
+            "userName": user.user_name, "email": user.email, "givenName": user.given_name,
+            "familyName": user.family_name, "state": user.state, "roles": user.roles,
+            "profile": user.profile, "withPassword": user.with_password,
+        }),
+    )?;
+    Ok(NewScimUser {
+        user: NewUser {
+            id: UserId::new(creation.id),
+            ..user
+        },
+        creation,
+        input,
+    })
+}
+
+/// Creates a checked user (or answers a keyed retry with the original):
+/// its row after the write.
+pub(crate) async fn create_checked(
+    state: &AppState,
+    caller: &ScimCaller,
+    request_id: &RequestId,
+    new: NewScimUser,
+) -> Result<UserRow, ScimApiError> {
+    let id = new.user.id;
+    if new.creation.already_made(state, &id.stream()).await? {
+        return created_row(state, id).await;
+    }
+    let hash = password_hash(&new.input).await?;
+    let command = UserCommand::Create {
+        user: new.user,
+        at: chrono::Utc::now(),
+    };
+    match iam_app::commands::create_user(
+        state,
+        command,
+        &cause(caller, request_id),
+        hash,
+        &new.creation,
+    )
+    .await
+    {
+        Ok(written) => written.row().ok_or_else(|| {
+            ScimApiError::internal(anyhow::anyhow!("creating user {id} decided no user"))
+        }),
+        Err(error) if new.creation.explains(state, &id.stream(), &error).await? => {
+            created_row(state, id).await
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+async fn created_row(state: &AppState, id: UserId) -> Result<UserRow, ScimApiError> {
+    iam_app::commands::created_user(state, id)
+        .await?
+        .row()
+        .ok_or_else(|| ScimApiError::internal(anyhow::anyhow!("user {id} was created and is gone")))
+}
+
+/// `POST /scim/v2/Users`.
+#[post("/scim/v2/Users")]
+#[tracing::instrument(skip_all, fields(organization = %caller.effective.id))]
+pub(crate) async fn create(
+    state: web::Data<AppState>,
+    caller: ScimCaller,
+    request_id: RequestId,
+    http: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ScimApiError> {
+    let body = json_body(&http, payload, MAX_BODY).await?;
+    let new = new_user(&caller, &body, crate::routes::idempotency_key(&http))?;
+    let row = create_checked(&state, &caller, &request_id, new).await?;
+    let base = base_url(&http);
+    let resource = one_resource(&state, &caller, &row, &base).await?;
+    let location = format!("{base}/Users/{}", row.id);
+    Ok(resource_response(
+        StatusCode::CREATED,
+        &resource,
+        row.revision,
+        Some(&location),
+    ))
+}
+
+/// `GET /scim/v2/Users/{id}`.
+#[get("/scim/v2/Users/{id}")]
+#[tracing::instrument(skip_all, fields(organization = %caller.effective.id))]
+pub(crate) async fn get(
+    state: web::Data<AppState>,
+    caller: ScimCaller,
+    http: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<Vec<(String, String)>>,
+) -> Result<HttpResponse, ScimApiError> {
+    let query = ListQuery::parse(&query)?;
+    let row = user_in_organization(&state, &caller, &path).await?;
+    may(&caller, UserAction::Read, UserId::parse(&row.id))?;
+    if not_modified(&http, row.revision) {
+        return Ok(not_modified_response(row.revision));
+    }
+    let mut resource = one_resource(&state, &caller, &row, &base_url(&http)).await?;
+    query.selection(&USER_SCHEMA).apply(&mut resource);
+    Ok(resource_response(
+        StatusCode::OK,
+        &resource,
+        row.revision,
+        None,
+    ))
+}
+
+/// `GET /scim/v2/Users`: filtered by the database, sorted, a page at a time.
+#[get("/scim/v2/Users")]
+#[tracing::instrument(skip_all, fields(organization = %caller.effective.id))]
+pub(crate) async fn list(
+    state: web::Data<AppState>,
+    caller: ScimCaller,
+    http: HttpRequest,
+    query: web::Query<Vec<(String, String)>>,
+) -> Result<HttpResponse, ScimApiError> {
+    let query = ListQuery::parse(&query)?;
+    may(&caller, UserAction::Read, None)?;
+    let (sql, binds) = condition(
+        query.filter.as_deref(),
+        &UserColumns,
+        state.read_models.backend(),
+    )?;
+    let order = order(&query, &UserColumns, "u.user_name_key", "u.id")?;
+    let (rows, total) = state
+        .read_models
+        .users_where(
+            &caller.effective.id.to_string(),
+            &sql,
+            binds,
+            &order,
+            query.start_index - 1,
+            query.count,
+        )
+        .await?;
+    let selection = query.selection(&USER_SCHEMA);
+    let groups = if selection.leaves_out("groups") {
+        HashMap::new()
+    } else {
+        groups_of(&state, &rows, caller.effective.kind).await?
+    };
+    let base = base_url(&http);
+    let resources = rows
+        .iter()
+        .map(|row| {
+            let mut resource = resource(row, groups.get(&row.id).unwrap_or(&Vec::new()), &base);
+            selection.apply(&mut resource);
+            resource
+        })
+        .collect();
+    Ok(scim_json(
+        StatusCode::OK,
+        &list_response(total, query.start_index, resources),
+    ))
+}
+
+/// Brings user `row` to the user `body` describes (a PUT body or a PATCH's
+/// end result). `userName` may change, and the primary email with it; an
+/// absent `roles` or `active` keeps the current value.
+pub(crate) async fn replace_with(
+    state: &AppState,
+    caller: &ScimCaller,
+    request_id: &RequestId,
+    row: &UserRow,
+    body: &Value,
+    expected: Option<u64>,
+    keep_external_id: bool,
+) -> Result<UserRow, ScimApiError> {
+    let id = UserId::parse(&row.id).ok_or_else(|| ScimApiError::not_found("No such user."))?;
+    may(caller, UserAction::Replace, Some(id))?;
+    let input = read_user(body)?;
+    let user_name = required(&input.user_name, "userName")?;
+    let renamed = user_name.trim() != row.user_name;
+    let email = match &input.email {
+        // Renamed with the old address left in place: the address follows.
+        Some(email) if renamed && email.trim().eq_ignore_ascii_case(&row.email) => {
+            user_name.clone()
+        }
+        Some(email) => email.clone(),
+        None if renamed => user_name.clone(),
+        None => row.email.clone(),
+    };
+    if renamed
+        && let (Ok(name), Ok(address)) = (
+            UserName::parse(&user_name),
+            iam_domain::Email::parse(&email),
+        )
+        && !name.matches(&address)
+    {
+        return Err(ScimApiError::invalid_value(mapping_advice(
+            &user_name, &email,
+        )));
+    }
+    let roles = match &input.roles {
+        Some(roles) if !roles.is_empty() => roles.clone(),
+        _ => row
+            .roles
+            .iter()
+            .map(|role| role.name().to_owned())
+            .collect(),
+    };
+    let state_name = match input.active {
+        Some(true) => "Active".to_owned(),
+        Some(false) => "Inactive".to_owned(),
+        None => row.state.clone(),
+    };
+    let mut profile = input.profile.clone();
+    if keep_external_id && profile.external_id.is_none() {
+        profile.external_id = row.profile.external_id.clone();
+    }
+    let replacement = Replacement {
+        user_name,
+        email,
+        given_name: required(&input.given_name, "name.givenName")?,
+        family_name: required(&input.family_name, "name.familyName")?,
+        state: state_name,
+        roles,
+        organization_kind: caller.effective.kind,
+        profile: Some(profile),
+        with_password: input.password.is_some(),
+        source: Source::IdentityProvider,
+    };
+    let hash = password_hash(&input).await?;
+    let written = iam_app::commands::run_user_command_with_password(
+        state,
+        id,
+        UserCommand::Replace {
+            replacement,
+            at: chrono::Utc::now(),
+        },
+        &cause(caller, request_id),
+        expected,
+        hash,
+    )
+    .await?;
+    let (Some(user), Some(revision)) = (&written.user, written.revision) else {
+        return Err(ScimApiError::not_found("No such user."));
+    };
+    row_of(user, revision).ok_or_else(|| ScimApiError::not_found("No such user."))
+}
+
+/// `PUT /scim/v2/Users/{id}`.
+#[put("/scim/v2/Users/{id}")]
+#[tracing::instrument(skip_all, fields(organization = %caller.effective.id))]
+pub(crate) async fn replace(
+    state: web::Data<AppState>,
+    caller: ScimCaller,
+    request_id: RequestId,
+    http: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ScimApiError> {
+    let body = json_body(&http, payload, MAX_BODY).await?;
+    let row = user_in_organization(&state, &caller, &path).await?;
+    let expected = if_match(&http, row.revision)?;
+    let row = replace_with(&state, &caller, &request_id, &row, &body, expected, true).await?;
+    let resource = one_resource(&state, &caller, &row, &base_url(&http)).await?;
+    Ok(resource_response(
+        StatusCode::OK,
+        &resource,
+        row.revision,
+        None,
+    ))
+}
+
+/// Applies a PATCH body to user `row`, validated on its end result.
+pub(crate) async fn patch_user(
+    state: &AppState,
+    caller: &ScimCaller,
+    request_id: &RequestId,
+    row: &UserRow,
+    body: &Value,
+    expected: Option<u64>,
+    base: &str,
+) -> Result<UserRow, ScimApiError> {
+    let operations = patch::parse(body)?;
+    let mut resource = one_resource(state, caller, row, base).await?;
+    patch::apply(&mut resource, &operations, &USER_SCHEMA)?;
+    replace_with(state, caller, request_id, row, &resource, expected, false).await
+}
+
+/// `PATCH /scim/v2/Users/{id}`.
+#[patch("/scim/v2/Users/{id}")]
+#[tracing::instrument(skip_all, fields(organization = %caller.effective.id))]
+pub(crate) async fn modify(
+    state: web::Data<AppState>,
+    caller: ScimCaller,
+    request_id: RequestId,
+    http: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ScimApiError> {
+    let body = json_body(&http, payload, MAX_BODY).await?;
+    let row = user_in_organization(&state, &caller, &path).await?;
+    let expected = if_match(&http, row.revision)?;
+    let base = base_url(&http);
+    let row = patch_user(&state, &caller, &request_id, &row, &body, expected, &base).await?;
+    let resource = one_resource(&state, &caller, &row, &base).await?;
+    Ok(resource_response(
+        StatusCode::OK,
+        &resource,
+        row.revision,
+        None,
+    ))
+}
+
+/// Deletes user `row`: it leaves every list and group, its sessions end and
+/// its tokens are revoked.
+pub(crate) async fn delete_user(
+    state: &AppState,
+    caller: &ScimCaller,
+    request_id: &RequestId,
+    row: &UserRow,
+    expected: Option<u64>,
+) -> Result<(), ScimApiError> {
+    let id = UserId::parse(&row.id).ok_or_else(|| ScimApiError::not_found("No such user."))?;
+    may(caller, UserAction::Delete, Some(id))?;
+    if id == caller.actor.user {
+        return Err(ScimApiError::new(
+            403,
+            None,
+            "A token cannot delete its own user; use another administrator's token.",
+        ));
+    }
+    let cause = cause(caller, request_id);
+    let command = UserCommand::Delete {
+        source: Source::IdentityProvider,
+        at: chrono::Utc::now(),
+    };
+    iam_app::commands::run_user_command(state, id, command, &cause, expected).await?;
+    let now = chrono::Utc::now();
+    for token in state
+        .read_models
+        .tokens_of_user(&row.id, now.timestamp_millis())
+        .await?
+    {
+        if let Some(token_id) = iam_domain::TokenId::parse(&token.id) {
+            iam_app::commands::run_token_command(
+                state,
+                token_id,
+                iam_domain::token::TokenCommand::Revoke { at: now },
+                &cause,
+                None,
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// `DELETE /scim/v2/Users/{id}`.
+#[delete("/scim/v2/Users/{id}")]
+#[tracing::instrument(skip_all, fields(organization = %caller.effective.id))]
+pub(crate) async fn remove(
+    state: web::Data<AppState>,
+    caller: ScimCaller,
+    request_id: RequestId,
+    http: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ScimApiError> {
+    let row = user_in_organization(&state, &caller, &path).await?;
+    let expected = if_match(&http, row.revision)?;
+    delete_user(&state, &caller, &request_id, &row, expected).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
