@@ -717,6 +717,11 @@ async fn lists_are_filtered_sorted_paged_and_projected_by_the_database(
         (status, refused["scimType"].clone()),
         (400, json!("invalidFilter"))
     );
+    let (status, refused) = scim.get(&query(r#"password eq "secret""#)).await;
+    assert_eq!(
+        (status, refused["scimType"].clone()),
+        (400, json!("sensitive"))
+    );
     let (status, refused) = scim.get(&query(r#"userName eq"#)).await;
     assert_eq!(
         (status, refused["scimType"].clone()),

@@ -3,17 +3,17 @@
 
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
 use utoipa::openapi::security::{
-    ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityRequirement, SecurityScheme,
+    ApiKey, ApiKeyValue, Http, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
 };
 use utoipa::openapi::{Object, RefOr, Required, Type};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{health, login, organizations, role_queries, roles, tokens, users};
+use crate::routes::{health, login, organizations, role_queries, roles, scim, tokens, users};
 
 /// The service's OpenAPI document.
 #[derive(Debug, OpenApi)]
 #[openapi(
-    info(title = "IAM provisioning service", description = "The vCloud Air identity API (SCIM 1.0 dialect), organizations and roles."),
+    info(title = "IAM provisioning service", description = "The vCloud Air identity API (SCIM 1.0 dialect), organizations and roles, and SCIM 2.0 for identity providers at /scim/v2."),
     paths(
         login::login,
         users::create::create,
@@ -32,6 +32,24 @@ use crate::routes::{health, login, organizations, role_queries, roles, tokens, u
         tokens::download,
         tokens::revoke,
         tokens::query,
+        scim::discovery::config,
+        scim::discovery::all_resource_types,
+        scim::discovery::resource_type,
+        scim::discovery::all_schemas,
+        scim::discovery::schema_by_id,
+        scim::users::create,
+        scim::users::list,
+        scim::users::get,
+        scim::users::replace,
+        scim::users::modify,
+        scim::users::remove,
+        scim::groups::create,
+        scim::groups::list,
+        scim::groups::get,
+        scim::groups::replace,
+        scim::groups::modify,
+        scim::groups::remove,
+        scim::bulk::bulk,
         health::healthz,
         health::readyz,
         health::metrics,
@@ -57,7 +75,15 @@ impl Modify for SecuritySchemes {
         );
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A session token from POST /api/iam/login on /api; on /scim/v2, an API token \
+                         (as identity providers send it)",
+                    ))
+                    .build(),
+            ),
         );
         // `Authorization: Token <secret>` is no registered HTTP scheme, so it
         // is described as the header it is.
@@ -106,9 +132,40 @@ impl CallerOperations {
     }
 }
 
+impl CallerOperations {
+    /// SCIM 2.0's discovery documents, served without credentials.
+    fn is_discovery(path: &str) -> bool {
+        [
+            "/scim/v2/ServiceProviderConfig",
+            "/scim/v2/ResourceTypes",
+            "/scim/v2/Schemas",
+        ]
+        .iter()
+        .any(|prefix| path.starts_with(prefix))
+    }
+}
+
 impl Modify for CallerOperations {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         for (path, item) in openapi.paths.paths.iter_mut() {
+            if path.starts_with("/scim/v2/") && !Self::is_discovery(path) {
+                for operation in [
+                    &mut item.get,
+                    &mut item.put,
+                    &mut item.post,
+                    &mut item.delete,
+                    &mut item.patch,
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    operation.security = Some(vec![
+                        SecurityRequirement::new("bearer", Vec::<String>::new()),
+                        SecurityRequirement::new("token", Vec::<String>::new()),
+                    ]);
+                }
+                continue;
+            }
             let behind_caller = (path.starts_with("/api/") || path.starts_with("/cloudapi/"))
                 && path != "/api/iam/login";
             if !behind_caller {

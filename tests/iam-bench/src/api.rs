@@ -175,6 +175,93 @@ impl Api {
         Ok(created.id)
     }
 
+    /// Creates an Account Administrator named `user_name` with `password` in
+    /// `tenant`; returns its id.
+    pub(crate) async fn create_tenant_admin(
+        &self,
+        credential: &Credential,
+        tenant: &str,
+        user_name: &str,
+        password: &str,
+    ) -> Result<String> {
+        let response = self
+            .request(Method::POST, "/api/iam/Users", credential, Some(tenant))
+            .json(&json!({
+                "schemas": ["urn:scim:schemas:core:1.0"],
+                "state": "Active",
+                "email": user_name,
+                "familyName": "Provisioner",
+                "givenName": "Scim",
+                "roles": { "roles": [{ "name": "Account Administrator" }] },
+                "userName": user_name,
+                "password": password,
+            }))
+            .send()
+            .await
+            .context("create tenant administrator: request failed")?;
+        let created: Created = parse(
+            &expect(response, StatusCode::CREATED, "create tenant administrator").await?,
+            "create tenant administrator",
+        )?;
+        Ok(created.id)
+    }
+
+    /// Creates `count` End Users in one SCIM 2.0 Bulk request, as an
+    /// identity provider would, with the token of the tenant's
+    /// administrator; fails unless every operation answered 201.
+    pub(crate) async fn bulk_create(
+        &self,
+        token: &Credential,
+        prefix: &str,
+        count: usize,
+    ) -> Result<()> {
+        let operations: Vec<serde_json::Value> = (0..count)
+            .map(|n| {
+                let user_name = format!("{prefix}-{n}@bench.example.com");
+                json!({
+                    "method": "POST",
+                    "path": "/Users",
+                    "bulkId": format!("u{n}"),
+                    "data": {
+                        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                        "userName": user_name,
+                        "name": {"givenName": "Bulk", "familyName": "User"},
+                        "emails": [{"value": user_name, "type": "work", "primary": true}],
+                        "externalId": format!("{prefix}-{n}"),
+                        "active": true,
+                    },
+                })
+            })
+            .collect();
+        let response = self
+            .client
+            .post(format!("{}/scim/v2/Bulk", self.base))
+            .header("Authorization", &*token.0)
+            .header("Content-Type", "application/scim+json")
+            .body(
+                json!({
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+                    "Operations": operations,
+                })
+                .to_string(),
+            )
+            .send()
+            .await
+            .context("bulk: request failed")?;
+        let body = expect(response, StatusCode::OK, "bulk").await?;
+        let answer: serde_json::Value = parse(&body, "bulk")?;
+        let created = answer["Operations"].as_array().map_or(0, |operations| {
+            operations.iter().filter(|o| o["status"] == "201").count()
+        });
+        if created != count {
+            bail!(
+                "bulk: {created} of {count} users were created: {}",
+                quote(&body)
+            );
+        }
+        Ok(())
+    }
+
     /// Reads one user by id.
     pub(crate) async fn get_user(
         &self,

@@ -1,7 +1,8 @@
 //! `iam-bench`, the HTTP benchmark of `iamd`: starts the service on a fresh
 //! database, creates users at several concurrencies beside `/healthz` at
 //! the same concurrency, reads users from a large population, compares API
-//! token with session authentication, and prints the medians over runs as
+//! token with session authentication, times SCIM 2.0 Bulk requests of a
+//! thousand creates, and prints the medians over runs as
 //! one markdown table (`--json` keeps every figure, `--baseline` compares
 //! with an earlier one).
 //!
@@ -61,6 +62,9 @@ struct Args {
     /// authentication [default: 2000].
     #[arg(long)]
     reads: Option<u64>,
+    /// The Bulk requests of 1,000 creates each phase sends [default: 3].
+    #[arg(long)]
+    bulk_requests: Option<u64>,
     /// How many times every phase runs; the table shows medians [default: 3].
     #[arg(long)]
     runs: Option<usize>,
@@ -84,6 +88,7 @@ struct Settings {
     max_requests: u64,
     population: usize,
     reads: u64,
+    bulk_requests: u64,
     runs: usize,
 }
 
@@ -98,6 +103,7 @@ impl Settings {
                 .population
                 .unwrap_or(if quick { 2_000 } else { 100_000 }),
             reads: args.reads.unwrap_or(if quick { 200 } else { 2_000 }),
+            bulk_requests: args.bulk_requests.unwrap_or(if quick { 1 } else { 3 }),
             runs: args.runs.unwrap_or(if quick { 1 } else { 3 }),
         };
         ensure!(
@@ -115,6 +121,10 @@ impl Settings {
         ensure!(settings.population > 0, "--population: expected at least 1");
         ensure!(settings.reads > 0, "--reads: expected at least 1");
         ensure!(settings.runs > 0, "--runs: expected at least 1");
+        ensure!(
+            settings.bulk_requests > 0,
+            "--bulk-requests: expected at least 1"
+        );
         Ok(settings)
     }
 
@@ -196,6 +206,8 @@ struct Target {
     admin: Credential,
     /// The provider administrator's API token, scoped to the provider.
     token: Credential,
+    /// The API token of the tenant's administrator, as an identity provider uses it.
+    scim_token: Credential,
     admin_id: String,
     tenant: String,
     population: Population,
@@ -217,7 +229,12 @@ enum Request {
     /// Read the administrator itself, with its session on even numbers and
     /// its API token on odd ones.
     SessionOrToken,
+    /// Create `BULK_SIZE` users in one SCIM 2.0 Bulk request.
+    Bulk { run: usize },
 }
+
+/// The creates in one Bulk request of the Bulk phase.
+const BULK_SIZE: usize = 1000;
 
 // The phases' row names in the report.
 const CREATE: &str = "create";
@@ -226,6 +243,7 @@ const USER_BY_ID: &str = "GET user by id";
 const USER_BY_NAME: &str = "filter userName eq";
 const SESSION: &str = "session auth";
 const TOKEN: &str = "token auth";
+const BULK: &str = "SCIM Bulk of 1,000 creates";
 
 /// Logs in, makes the tenant, the API token and the population, then runs
 /// every phase `settings.runs` times.
@@ -245,6 +263,7 @@ async fn bench(server: &Server, settings: &Settings, backend: &str) -> Result<Re
         }
         bench.reads(run).await?;
         bench.session_against_token(run).await?;
+        bench.bulk(run).await?;
     }
     Ok(bench.report)
 }
@@ -271,6 +290,14 @@ async fn set_up(server: &Server, settings: &Settings) -> Result<Arc<Target>> {
         .chars()
         .take(8)
         .collect();
+    let provisioner = format!("scim-{bench_id}@bench.example.com");
+    let provisioner_id = api
+        .create_tenant_admin(&admin, &tenant, &provisioner, ADMIN_PASSWORD)
+        .await?;
+    let provisioner_session = api.login(&provisioner, ADMIN_PASSWORD).await?;
+    let scim_token = api
+        .create_api_token(&provisioner_session, &provisioner_id)
+        .await?;
     let started = Instant::now();
     let population = population::populate(
         &api,
@@ -290,6 +317,7 @@ async fn set_up(server: &Server, settings: &Settings) -> Result<Arc<Target>> {
         api,
         admin,
         token,
+        scim_token,
         admin_id,
         tenant,
         population,
@@ -370,6 +398,19 @@ impl Bench<'_> {
         );
         self.record(run, SESSION, 1, &session, session_figures);
         self.record(run, TOKEN, 1, &token, token_figures);
+        Ok(())
+    }
+
+    /// Creates users a thousand at a time with SCIM 2.0 Bulk requests, one
+    /// after another from one connection: a row is one Bulk request.
+    async fn bulk(&mut self, run: usize) -> Result<()> {
+        let bounds = self.settings.bounds(self.settings.bulk_requests);
+        let (outcome, cpu) = self
+            .measured(Request::Bulk { run }, 1, bounds)
+            .await
+            .context("SCIM Bulk")?;
+        let figures = figures_of(&outcome, cpu, None);
+        self.record(run, BULK, 1, &outcome, figures);
         Ok(())
     }
 
@@ -467,6 +508,11 @@ async fn send(target: &Target, request: Request, number: u64) -> Result<()> {
                 &target.token
             };
             api.get_user(credential, None, &target.admin_id).await?;
+        }
+        Request::Bulk { run } => {
+            let prefix = format!("b-{}-r{run}-{number}", target.bench_id);
+            api.bulk_create(&target.scim_token, &prefix, BULK_SIZE)
+                .await?;
         }
     }
     Ok(())

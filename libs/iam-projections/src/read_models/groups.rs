@@ -45,6 +45,11 @@ impl Projector for GroupsProjector {
         let mut memberships: BTreeMap<(String, String), bool> = BTreeMap::new();
         let mut users_deleted = Vec::new();
         for recorded in events {
+            // Of users, only deletions matter here: other user events are
+            // not decoded at all (every create passes through this projector).
+            if recorded.stream.starts_with("user-") && recorded.event_type != "UserDeleted" {
+                continue;
+            }
             if let Some(UserEvent::UserDeleted { .. }) =
                 decode::<UserEvent>(self.name(), "user-", recorded)?
             {

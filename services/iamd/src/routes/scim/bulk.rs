@@ -168,6 +168,17 @@ fn resolve_path(path: &str, ids: &HashMap<String, String>) -> String {
 }
 
 /// `POST /scim/v2/Bulk`.
+#[utoipa::path(
+    tag = "scim",
+    description = "Many operations in one request, with bulkId references and failOnErrors; at most 1000 operations and 1 MiB.",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Covers each create as <key>/<bulkId>")),
+    request_body(content = serde_json::Value, content_type = "application/scim+json"),
+    responses(
+        (status = 200, description = "A BulkResponse", body = serde_json::Value, content_type = "application/scim+json"),
+        (status = 413, description = "Too many operations or bytes (scimType tooMany)", body = serde_json::Value, content_type = "application/scim+json"),
+        (status = 400, description = "Refused: RFC 7644 error with scimType", body = serde_json::Value, content_type = "application/scim+json"), (status = 401, description = "No valid API token", body = serde_json::Value, content_type = "application/scim+json"),
+    ),
+)]
 #[post("/scim/v2/Bulk")]
 #[tracing::instrument(skip_all, fields(organization = %caller.effective.id))]
 pub(crate) async fn bulk(

@@ -267,6 +267,17 @@ pub(crate) async fn create_group(
 }
 
 /// `POST /scim/v2/Groups`.
+#[utoipa::path(
+    tag = "scim",
+    description = "Create a plain group. A role's name is 409: its built-in group exists.",
+    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and body answers the original result")),
+    request_body(content = serde_json::Value, content_type = "application/scim+json"),
+    responses(
+        (status = 201, description = "Created, with Location and ETag", body = serde_json::Value, content_type = "application/scim+json"),
+        (status = 409, description = "displayName taken (scimType uniqueness)", body = serde_json::Value, content_type = "application/scim+json"),
+        (status = 400, description = "Refused: RFC 7644 error with scimType", body = serde_json::Value, content_type = "application/scim+json"), (status = 401, description = "No valid API token", body = serde_json::Value, content_type = "application/scim+json"),
+    ),
+)]
 #[post("/scim/v2/Groups")]
 #[tracing::instrument(skip_all, fields(organization = %caller.effective.id))]
 pub(crate) async fn create(
@@ -298,6 +309,21 @@ pub(crate) async fn create(
 }
 
 /// `GET /scim/v2/Groups/{id}`.
+#[utoipa::path(
+    tag = "scim",
+    params(
+        ("id" = String, Path, description = "The group's id"),
+        ("attributes" = Option<String>, Query, description = "Only these attributes"),
+        ("excludedAttributes" = Option<String>, Query, description = "All but these attributes (`members`)"),
+        ("If-None-Match" = Option<String>, Header, description = "304 when the version is unchanged"),
+    ),
+    responses(
+        (status = 200, description = "The group", body = serde_json::Value, content_type = "application/scim+json"),
+        (status = 304, description = "Not modified"),
+        (status = 404, description = "No such group", body = serde_json::Value, content_type = "application/scim+json"),
+        (status = 400, description = "Refused: RFC 7644 error with scimType", body = serde_json::Value, content_type = "application/scim+json"), (status = 401, description = "No valid API token", body = serde_json::Value, content_type = "application/scim+json"),
+    ),
+)]
 #[get("/scim/v2/Groups/{id}")]
 #[tracing::instrument(skip_all, fields(organization = %caller.effective.id))]
 pub(crate) async fn get(
@@ -328,6 +354,22 @@ pub(crate) async fn get(
 
 /// `GET /scim/v2/Groups`: the role groups that match (in a tenant), then
 /// the plain groups that match, filtered by the database.
+#[utoipa::path(
+    tag = "scim",
+    params(
+        ("filter" = Option<String>, Query, description = "An RFC 7644 filter"),
+        ("sortBy" = Option<String>, Query, description = "The attribute to sort plain groups on"),
+        ("sortOrder" = Option<String>, Query, description = "`ascending` or `descending`"),
+        ("startIndex" = Option<i64>, Query, description = "From 1"),
+        ("count" = Option<i64>, Query, description = "At most 1000"),
+        ("attributes" = Option<String>, Query, description = "Only these attributes"),
+        ("excludedAttributes" = Option<String>, Query, description = "All but these attributes"),
+    ),
+    responses(
+        (status = 200, description = "A ListResponse: role groups, then plain groups", body = serde_json::Value, content_type = "application/scim+json"),
+        (status = 400, description = "Refused: RFC 7644 error with scimType", body = serde_json::Value, content_type = "application/scim+json"), (status = 401, description = "No valid API token", body = serde_json::Value, content_type = "application/scim+json"),
+    ),
+)]
 #[get("/scim/v2/Groups")]
 #[tracing::instrument(skip_all, fields(organization = %caller.effective.id))]
 pub(crate) async fn list(
@@ -500,6 +542,21 @@ async fn answer(
 }
 
 /// `PUT /scim/v2/Groups/{id}`.
+#[utoipa::path(
+    tag = "scim",
+    description = "Replace a group (a role group: its members, which is role assignment).",
+    params(
+        ("id" = String, Path, description = "The group's id"),
+        ("If-Match" = Option<String>, Header, description = "412 unless this is the current version"),
+    ),
+    request_body(content = serde_json::Value, content_type = "application/scim+json"),
+    responses(
+        (status = 200, description = "The group", body = serde_json::Value, content_type = "application/scim+json"),
+        (status = 404, description = "No such group", body = serde_json::Value, content_type = "application/scim+json"),
+        (status = 412, description = "Stale If-Match", body = serde_json::Value, content_type = "application/scim+json"),
+        (status = 400, description = "Refused: RFC 7644 error with scimType", body = serde_json::Value, content_type = "application/scim+json"), (status = 401, description = "No valid API token", body = serde_json::Value, content_type = "application/scim+json"),
+    ),
+)]
 #[put("/scim/v2/Groups/{id}")]
 #[tracing::instrument(skip_all, fields(organization = %caller.effective.id))]
 pub(crate) async fn replace(
@@ -534,6 +591,21 @@ pub(crate) async fn patch_group(
 }
 
 /// `PATCH /scim/v2/Groups/{id}`: 200 with the group.
+#[utoipa::path(
+    tag = "scim",
+    description = "Change a group with PATCH operations.",
+    params(
+        ("id" = String, Path, description = "The group's id"),
+        ("If-Match" = Option<String>, Header, description = "412 unless this is the current version"),
+    ),
+    request_body(content = serde_json::Value, content_type = "application/scim+json"),
+    responses(
+        (status = 200, description = "The group", body = serde_json::Value, content_type = "application/scim+json"),
+        (status = 404, description = "No such group", body = serde_json::Value, content_type = "application/scim+json"),
+        (status = 412, description = "Stale If-Match", body = serde_json::Value, content_type = "application/scim+json"),
+        (status = 400, description = "Refused: RFC 7644 error with scimType", body = serde_json::Value, content_type = "application/scim+json"), (status = 401, description = "No valid API token", body = serde_json::Value, content_type = "application/scim+json"),
+    ),
+)]
 #[patch("/scim/v2/Groups/{id}")]
 #[tracing::instrument(skip_all, fields(organization = %caller.effective.id))]
 pub(crate) async fn modify(
@@ -591,6 +663,18 @@ pub(crate) async fn delete_group(
 }
 
 /// `DELETE /scim/v2/Groups/{id}`.
+#[utoipa::path(
+    tag = "scim",
+    params(
+        ("id" = String, Path, description = "The group's id"),
+        ("If-Match" = Option<String>, Header, description = "412 unless this is the current version"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such group", body = serde_json::Value, content_type = "application/scim+json"),
+        (status = 400, description = "Refused: RFC 7644 error with scimType", body = serde_json::Value, content_type = "application/scim+json"), (status = 401, description = "No valid API token", body = serde_json::Value, content_type = "application/scim+json"),
+    ),
+)]
 #[delete("/scim/v2/Groups/{id}")]
 #[tracing::instrument(skip_all, fields(organization = %caller.effective.id))]
 pub(crate) async fn remove(

@@ -6,7 +6,7 @@
 
 use iam_eventstore::Backend;
 use iam_projections::read_models::QueryValue;
-use iam_scim::filter::{AttrPath, CompValue, parse_filter};
+use iam_scim::filter::{AttrPath, CompValue, Filter, parse_filter};
 use iam_scim::filter_sql::{Bind, Dialect, Kind, Resolve, Target, to_sql};
 use iam_scim::scim2::attributes::Selection;
 use iam_scim::scim2::patch::ResourceSchema;
@@ -96,6 +96,13 @@ pub(crate) fn condition(
     };
     let parsed = parse_filter(filter)
         .map_err(|error| invalid_filter(format!("The filter cannot be read: {error}.")))?;
+    if names_password(&parsed) {
+        return Err(ScimApiError::new(
+            400,
+            Some(ScimType::Sensitive),
+            "A filter cannot name `password`: passwords are never sent in a URL, nor compared by one.",
+        ));
+    }
     let condition = to_sql(&parsed, resolve, dialect(backend), 2)
         .map_err(|error| invalid_filter(format!("The filter cannot be used: {error}.")))?;
     let binds = condition
@@ -107,6 +114,20 @@ pub(crate) fn condition(
         })
         .collect();
     Ok((condition.sql, binds))
+}
+
+/// Whether the filter names the `password` attribute anywhere.
+fn names_password(filter: &Filter) -> bool {
+    match filter {
+        Filter::Present(path) | Filter::Compare { path, .. } => path.names("password", None),
+        Filter::ValuePath { path, filter } => {
+            path.names("password", None) || names_password(filter)
+        }
+        Filter::And(left, right) | Filter::Or(left, right) => {
+            names_password(left) || names_password(right)
+        }
+        Filter::Not(inner) => names_password(inner),
+    }
 }
 
 /// Whether `schema` (a filter's or sort's qualifier) is `expected` or absent.

@@ -294,6 +294,17 @@ async fn created_row(state: &AppState, id: UserId) -> Result<UserRow, ScimApiErr
 }
 
 /// `POST /scim/v2/Users`.
+#[utoipa::path(
+    tag = "scim",
+    description = "Create a user (managed by the identity provider). `userName` must equal the primary email.",
+    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key and body answers the original result")),
+    request_body(content = serde_json::Value, content_type = "application/scim+json"),
+    responses(
+        (status = 201, description = "Created, with Location and ETag", body = serde_json::Value, content_type = "application/scim+json"),
+        (status = 409, description = "userName taken (scimType uniqueness)", body = serde_json::Value, content_type = "application/scim+json"),
+        (status = 400, description = "Refused: RFC 7644 error with scimType", body = serde_json::Value, content_type = "application/scim+json"), (status = 401, description = "No valid API token", body = serde_json::Value, content_type = "application/scim+json"),
+    ),
+)]
 #[post("/scim/v2/Users")]
 #[tracing::instrument(skip_all, fields(organization = %caller.effective.id))]
 pub(crate) async fn create(
@@ -318,6 +329,21 @@ pub(crate) async fn create(
 }
 
 /// `GET /scim/v2/Users/{id}`.
+#[utoipa::path(
+    tag = "scim",
+    params(
+        ("id" = String, Path, description = "The user's id"),
+        ("attributes" = Option<String>, Query, description = "Only these attributes (comma-separated)"),
+        ("excludedAttributes" = Option<String>, Query, description = "All but these attributes"),
+        ("If-None-Match" = Option<String>, Header, description = "304 when the version is unchanged"),
+    ),
+    responses(
+        (status = 200, description = "The user, with its ETag", body = serde_json::Value, content_type = "application/scim+json"),
+        (status = 304, description = "Not modified"),
+        (status = 404, description = "No such user in the token's organization", body = serde_json::Value, content_type = "application/scim+json"),
+        (status = 400, description = "Refused: RFC 7644 error with scimType", body = serde_json::Value, content_type = "application/scim+json"), (status = 401, description = "No valid API token", body = serde_json::Value, content_type = "application/scim+json"),
+    ),
+)]
 #[get("/scim/v2/Users/{id}")]
 #[tracing::instrument(skip_all, fields(organization = %caller.effective.id))]
 pub(crate) async fn get(
@@ -344,6 +370,22 @@ pub(crate) async fn get(
 }
 
 /// `GET /scim/v2/Users`: filtered by the database, sorted, a page at a time.
+#[utoipa::path(
+    tag = "scim",
+    params(
+        ("filter" = Option<String>, Query, description = "An RFC 7644 filter, evaluated by the database"),
+        ("sortBy" = Option<String>, Query, description = "The attribute to sort on"),
+        ("sortOrder" = Option<String>, Query, description = "`ascending` or `descending`"),
+        ("startIndex" = Option<i64>, Query, description = "From 1"),
+        ("count" = Option<i64>, Query, description = "At most 1000; 0 gives only the total"),
+        ("attributes" = Option<String>, Query, description = "Only these attributes"),
+        ("excludedAttributes" = Option<String>, Query, description = "All but these attributes"),
+    ),
+    responses(
+        (status = 200, description = "A ListResponse", body = serde_json::Value, content_type = "application/scim+json"),
+        (status = 400, description = "Refused: RFC 7644 error with scimType", body = serde_json::Value, content_type = "application/scim+json"), (status = 401, description = "No valid API token", body = serde_json::Value, content_type = "application/scim+json"),
+    ),
+)]
 #[get("/scim/v2/Users")]
 #[tracing::instrument(skip_all, fields(organization = %caller.effective.id))]
 pub(crate) async fn list(
@@ -478,6 +520,21 @@ pub(crate) async fn replace_with(
 }
 
 /// `PUT /scim/v2/Users/{id}`.
+#[utoipa::path(
+    tag = "scim",
+    description = "Replace a user.",
+    params(
+        ("id" = String, Path, description = "The user's id"),
+        ("If-Match" = Option<String>, Header, description = "412 unless this is the current version"),
+    ),
+    request_body(content = serde_json::Value, content_type = "application/scim+json"),
+    responses(
+        (status = 200, description = "The user, with its ETag", body = serde_json::Value, content_type = "application/scim+json"),
+        (status = 404, description = "No such user", body = serde_json::Value, content_type = "application/scim+json"),
+        (status = 412, description = "Stale If-Match", body = serde_json::Value, content_type = "application/scim+json"),
+        (status = 400, description = "Refused: RFC 7644 error with scimType", body = serde_json::Value, content_type = "application/scim+json"), (status = 401, description = "No valid API token", body = serde_json::Value, content_type = "application/scim+json"),
+    ),
+)]
 #[put("/scim/v2/Users/{id}")]
 #[tracing::instrument(skip_all, fields(organization = %caller.effective.id))]
 pub(crate) async fn replace(
@@ -518,6 +575,21 @@ pub(crate) async fn patch_user(
 }
 
 /// `PATCH /scim/v2/Users/{id}`.
+#[utoipa::path(
+    tag = "scim",
+    description = "Change a user with PATCH operations, validated on the end result.",
+    params(
+        ("id" = String, Path, description = "The user's id"),
+        ("If-Match" = Option<String>, Header, description = "412 unless this is the current version"),
+    ),
+    request_body(content = serde_json::Value, content_type = "application/scim+json"),
+    responses(
+        (status = 200, description = "The user, with its ETag", body = serde_json::Value, content_type = "application/scim+json"),
+        (status = 404, description = "No such user", body = serde_json::Value, content_type = "application/scim+json"),
+        (status = 412, description = "Stale If-Match", body = serde_json::Value, content_type = "application/scim+json"),
+        (status = 400, description = "Refused: RFC 7644 error with scimType", body = serde_json::Value, content_type = "application/scim+json"), (status = 401, description = "No valid API token", body = serde_json::Value, content_type = "application/scim+json"),
+    ),
+)]
 #[patch("/scim/v2/Users/{id}")]
 #[tracing::instrument(skip_all, fields(organization = %caller.effective.id))]
 pub(crate) async fn modify(
@@ -587,6 +659,19 @@ pub(crate) async fn delete_user(
 }
 
 /// `DELETE /scim/v2/Users/{id}`.
+#[utoipa::path(
+    tag = "scim",
+    params(
+        ("id" = String, Path, description = "The user's id"),
+        ("If-Match" = Option<String>, Header, description = "412 unless this is the current version"),
+    ),
+    responses(
+        (status = 204, description = "Deleted: sessions ended, tokens revoked"),
+        (status = 404, description = "No such user", body = serde_json::Value, content_type = "application/scim+json"),
+        (status = 412, description = "Stale If-Match", body = serde_json::Value, content_type = "application/scim+json"),
+        (status = 400, description = "Refused: RFC 7644 error with scimType", body = serde_json::Value, content_type = "application/scim+json"), (status = 401, description = "No valid API token", body = serde_json::Value, content_type = "application/scim+json"),
+    ),
+)]
 #[delete("/scim/v2/Users/{id}")]
 #[tracing::instrument(skip_all, fields(organization = %caller.effective.id))]
 pub(crate) async fn remove(
