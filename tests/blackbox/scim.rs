@@ -17,6 +17,7 @@ both_backends!(
     etags_guard_users_and_groups,
     errors_use_the_rfc_7644_form_and_change_nothing,
     bulk_creates_a_group_with_members_created_in_the_same_request,
+    concurrent_changes_lose_nothing_and_versions_follow_what_is_shown,
     role_groups_assign_roles_and_converge,
     users_read_back_identically_in_both_dialects,
     deactivation_ends_sessions_and_reactivation_restores_tokens,
@@ -914,7 +915,8 @@ async fn errors_use_the_rfc_7644_form_and_change_nothing(kind: iam_test_database
         0
     );
 
-    let id = id_of(&scim.create("err@acme.example").await);
+    let created = scim.create("err@acme.example").await;
+    let id = id_of(&created);
     let path = format!("/Users/{id}");
     for (operations, expected) in [
         (
@@ -951,7 +953,15 @@ async fn errors_use_the_rfc_7644_form_and_change_nothing(kind: iam_test_database
         );
     }
     let (_, after) = scim.get(&path).await;
-    assert_eq!(after["meta"]["version"], "\"0\"", "nothing was written");
+    assert_eq!(
+        after["meta"]["version"], created["meta"]["version"],
+        "nothing was written"
+    );
+    // A manager must be a user of the organization.
+    let (status, body) = scim
+        .patch(&path, json!([{"op": "add", "path": format!("{ENTERPRISE}:manager"), "value": "7b0c6a1e-0000-4000-8000-000000000000"}]))
+        .await;
+    assert_eq!((status, scim_type(&body)), (400, "invalidValue".into()));
 
     let (_, roles) = scim
         .get("/Groups?filter=displayName%20eq%20%22End%20User%22")
@@ -1048,6 +1058,39 @@ async fn bulk_creates_a_group_with_members_created_in_the_same_request(
             .1["totalResults"],
         0
     );
+    // An error found before anything runs counts too.
+    let (_, stopped) = scim
+        .post("/Bulk", json!({"failOnErrors": 1, "Operations": [
+            {"method": "PATCH", "path": "/Users/bulkId:nope", "data": {"Operations": []}},
+            {"method": "POST", "path": "/Users", "bulkId": "u", "data": user("never@acme.example")},
+        ]}))
+        .await;
+    assert_eq!(
+        stopped["Operations"].as_array().unwrap().len(),
+        1,
+        "{stopped}"
+    );
+    assert_eq!(
+        scim.get("/Users?filter=userName%20eq%20%22never%40acme.example%22")
+            .await
+            .1["totalResults"],
+        0
+    );
+    // A delete runs before a later create of the same name.
+    let doomed = id_of(&scim.create("reused@acme.example").await);
+    let (_, reused) = scim
+        .post("/Bulk", json!({"Operations": [
+            {"method": "DELETE", "path": format!("Users/{doomed}")},
+            {"method": "POST", "path": "/Users", "bulkId": "again", "data": user("reused@acme.example")},
+        ]}))
+        .await;
+    let statuses: Vec<&str> = reused["Operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["204", "201"], "{reused}");
     // Limits are enforced with 413.
     let operations: Vec<Value> = (0..1001)
         .map(|n| json!({"method": "DELETE", "path": format!("/Users/{n}")}))
@@ -1416,4 +1459,154 @@ async fn a_create_retried_is_409_or_with_its_key_the_original_answer(
     )
     .await;
     assert_eq!((status, again["id"].clone()), (201, group["id"].clone()));
+}
+
+async fn concurrent_changes_lose_nothing_and_versions_follow_what_is_shown(
+    kind: iam_test_databases::Kind,
+) {
+    let scim = Scim::new(kind).await;
+    let mut users = Vec::new();
+    for n in 0..8 {
+        users.push(id_of(&scim.create(&format!("c{n}@acme.example")).await));
+    }
+    // Eight members added to a plain group at once, one per request.
+    let (_, group) = scim
+        .post(
+            "/Groups",
+            json!({"displayName": "Busy", "externalId": "busy-1"}),
+        )
+        .await;
+    let group_path = format!("/Groups/{}", id_of(&group));
+    let adds = users.iter().map(|user| {
+        scim.patch(
+            &group_path,
+            json!([{"op": "add", "path": "members", "value": [{"value": user}]}]),
+        )
+    });
+    for (status, body) in futures::future::join_all(adds).await {
+        assert_eq!(status, 200, "{body}");
+    }
+    let (_, busy) = scim.get(&group_path).await;
+    assert_eq!(busy["members"].as_array().unwrap().len(), 8, "{busy}");
+    // Removing externalId clears it.
+    let (_, cleared) = scim
+        .patch(&group_path, json!([{"op": "remove", "path": "externalId"}]))
+        .await;
+    assert!(cleared.get("externalId").is_none(), "{cleared}");
+
+    // Role moves that race: u leaves Account Administrator for End User
+    // while v joins Account Administrator, and w is deactivated while it
+    // joins Network Administrator. Nothing either did is undone.
+    let (_, roles) = scim.get("/Groups?excludedAttributes=members").await;
+    let role_group = |name: &str| {
+        let id = roles["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["displayName"] == name)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        format!("/Groups/{id}")
+    };
+    let (u, v, w) = (&users[0], &users[1], &users[2]);
+    let scim = &scim;
+    let add = |group: String, user: &String| {
+        let operations = json!([{"op": "add", "path": "members", "value": [{"value": user}]}]);
+        async move { scim.patch(&group, operations).await }
+    };
+    assert_eq!(add(role_group("Account Administrator"), u).await.0, 200);
+    let w_path = format!("/Users/{w}");
+    let deactivate = scim.patch(
+        &w_path,
+        json!([{"op": "replace", "value": {"active": false}}]),
+    );
+    let (a, b, c, d) = tokio::join!(
+        add(role_group("End User"), u),
+        add(role_group("Account Administrator"), v),
+        add(role_group("Network Administrator"), w),
+        deactivate,
+    );
+    for (status, body) in [a, b, c, d] {
+        assert_eq!(status, 200, "{body}");
+    }
+    let role_of = |user: &String| {
+        let path = format!("/Users/{user}");
+        async move {
+            let (_, body) = scim.get(&path).await;
+            (
+                body["roles"][0]["value"].as_str().unwrap().to_owned(),
+                body["active"].clone(),
+            )
+        }
+    };
+    assert_eq!(role_of(u).await.0, "End User");
+    assert_eq!(role_of(v).await.0, "Account Administrator");
+    assert_eq!(
+        role_of(w).await,
+        ("Network Administrator".to_owned(), json!(false))
+    );
+
+    // A PATCH that removes every role leaves End User.
+    let (status, body) = scim
+        .patch(
+            &format!("/Users/{v}"),
+            json!([{"op": "remove", "path": "roles"}]),
+        )
+        .await;
+    assert_eq!(
+        (status, body["roles"][0]["value"].clone()),
+        (200, json!("End User"))
+    );
+
+    // A user's version follows its groups: If-None-Match is not 304 once
+    // its groups changed.
+    let path = format!("/Users/{}", users[3]);
+    let (_, before) = scim.get(&path).await;
+    let version = before["meta"]["version"].as_str().unwrap().to_owned();
+    let (status, _) = scim
+        .patch(
+            &group_path,
+            json!([{"op": "remove", "path": format!("members[value eq \"{}\"]", users[3])}]),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let response = scim
+        .request(Method::GET, &path)
+        .header("If-None-Match", &version)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // Its revision is unchanged, so a write with the old version still passes.
+    let response = scim
+        .request(Method::PATCH, &path)
+        .header("If-Match", &version)
+        .header("Content-Type", "application/scim+json")
+        .body(
+            json!({"Operations": [{"op": "replace", "path": "name.givenName", "value": "Kept"}]})
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    // A keyed create retried after its group was deleted answers the original.
+    let keyed = || {
+        scim.request(Method::POST, "/Groups")
+            .header("Content-Type", "application/scim+json")
+            .header("Idempotency-Key", "short-lived")
+            .body(json!({"displayName": "Short-lived"}).to_string())
+            .send()
+    };
+    let (status, first) = answer(keyed().await.unwrap()).await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        scim.delete(&format!("/Groups/{}", id_of(&first))).await,
+        204
+    );
+    let (status, again) = answer(keyed().await.unwrap()).await;
+    assert_eq!((status, again["id"].clone()), (201, first["id"].clone()));
 }

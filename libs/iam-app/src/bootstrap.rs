@@ -102,7 +102,12 @@ pub async fn run(state: &App, settings: &Bootstrap) -> anyhow::Result<Outcome> {
     match created {
         Ok(_) => {}
         // Another replica bootstrapped at the same moment.
-        Err(error) if error.refusal() == Some(Refusal::Conflict) => {
+        Err(error)
+            if matches!(
+                error.refusal(),
+                Some(Refusal::Conflict | Refusal::Concurrent)
+            ) =>
+        {
             return Ok(Outcome::AlreadyDone);
         }
         Err(error) => return Err(api_error("creating the provider organization", error)),

@@ -25,6 +25,9 @@ pub enum Refusal {
     KeyReused,
     /// An attribute that cannot be changed (400; SCIM's `mutability`).
     Immutable,
+    /// Another request changed the same resource at the same moment (409;
+    /// reading it again and retrying succeeds). Not a uniqueness conflict.
+    Concurrent,
 }
 
 /// A refused or failed request.
@@ -107,7 +110,8 @@ impl From<DomainError> for AppError {
 impl From<iam_eventstore::Error> for AppError {
     fn from(error: iam_eventstore::Error) -> Self {
         match error {
-            iam_eventstore::Error::WrongExpectedVersion { .. } => AppError::conflict(
+            iam_eventstore::Error::WrongExpectedVersion { .. } => AppError::refused(
+                Refusal::Concurrent,
                 "The resource was changed by another request at the same time; read it again and retry.",
             ),
             iam_eventstore::Error::ClaimHeld { claim, .. }

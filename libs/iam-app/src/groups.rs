@@ -73,6 +73,34 @@ pub async fn load_group(app: &App, id: GroupId) -> Result<(Option<Group>, Option
     Ok((state, revision))
 }
 
+/// A group as its creation left it (its stream's first append: the events
+/// that share the first one's request id), for the answer to a retried
+/// create, even once the group has changed or is gone.
+pub async fn created_group(app: &App, id: GroupId) -> Result<GroupWritten, AppError> {
+    let recorded = app
+        .store
+        .read_stream(&id.stream(), Direction::Forwards, StreamStart::Edge, 16)
+        .await?;
+    let request = recorded
+        .first()
+        .map(|event| event.metadata["requestId"].clone());
+    let mut written = GroupWritten {
+        group: None,
+        revision: None,
+    };
+    for event in recorded
+        .iter()
+        .take_while(|event| Some(&event.metadata["requestId"]) == request.as_ref())
+    {
+        let decoded: GroupEvent =
+            serde_json::from_value(json!({ "type": event.event_type, "data": event.data }))
+                .map_err(AppError::internal)?;
+        written.group = group::apply(written.group, &decoded);
+        written.revision = Some(event.revision);
+    }
+    Ok(written)
+}
+
 /// What a group command wrote: the group as it leaves it and its revision.
 #[derive(Debug)]
 pub struct GroupWritten {
@@ -274,7 +302,7 @@ pub async fn run_user_command_converging(
     let mut attempts = 0;
     loop {
         match run_user_command(app, user, command.clone(), cause, None).await {
-            Err(error) if error.refusal() == Some(Refusal::Conflict) && attempts < 8 => {
+            Err(error) if error.refusal() == Some(Refusal::Concurrent) && attempts < 32 => {
                 attempts += 1;
             }
             other => return other,

@@ -140,7 +140,12 @@ impl Creation {
         stream: &str,
         error: &AppError,
     ) -> Result<bool, AppError> {
-        if self.keyed.is_none() || error.refusal() != Some(Refusal::Conflict) {
+        if self.keyed.is_none()
+            || !matches!(
+                error.refusal(),
+                Some(Refusal::Conflict | Refusal::Concurrent)
+            )
+        {
             return Ok(false);
         }
         self.already_made(state, stream).await

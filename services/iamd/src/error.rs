@@ -88,7 +88,7 @@ impl From<AppError> for ApiError {
                     Refusal::Unauthenticated => StatusCode::UNAUTHORIZED,
                     Refusal::Forbidden => StatusCode::FORBIDDEN,
                     Refusal::NotFound => StatusCode::NOT_FOUND,
-                    Refusal::Conflict => StatusCode::CONFLICT,
+                    Refusal::Conflict | Refusal::Concurrent => StatusCode::CONFLICT,
                     Refusal::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
                     Refusal::KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
                 };

@@ -500,6 +500,32 @@ impl crate::ReadModels {
             .collect()
     }
 
+    /// What changes whenever the users holding `role` in their home
+    /// `organization` change: how many there are, the sum of their
+    /// revisions and their latest change (one indexed aggregate, for the
+    /// version of a role group without reading its members).
+    pub async fn role_holder_digest(
+        &self,
+        organization: &str,
+        role: &str,
+    ) -> Result<(i64, i64, i64)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS members, CAST(COALESCE(SUM(u.revision), 0) AS BIGINT) AS revisions, \
+                    COALESCE(MAX(u.modified_at), 0) AS latest \
+             FROM read_role_members m JOIN read_users u ON u.id = m.user_id \
+             WHERE m.organization_id = $1 AND m.role = $2",
+        )
+        .bind(organization.to_owned())
+        .bind(role.to_owned())
+        .fetch_one(self.pool())
+        .await?;
+        Ok((
+            row.try_get("members")?,
+            row.try_get("revisions")?,
+            row.try_get("latest")?,
+        ))
+    }
+
     /// The users holding `role` (its catalog name, e.g. `AccountAdministrator`)
     /// in `organization`, by name, a page at a time.
     pub async fn role_holders(

@@ -19,7 +19,9 @@ use iam_scim::scim2::patch::get_ignoring_case;
 use iam_scim::scim2::{BULK_MAX_OPERATIONS, BULK_MAX_PAYLOAD, BULK_RESPONSE, ScimError, ScimType};
 use serde_json::{Value, json};
 
-use super::{ScimApiError, ScimCaller, base_url, json_body, scim_json};
+use super::{
+    Precondition, ScimApiError, ScimCaller, Version, base_url, groups, json_body, scim_json, users,
+};
 use crate::request_id::RequestId;
 use crate::startup::AppState;
 
@@ -215,6 +217,7 @@ pub(crate) async fn bulk(
         let mut wave = Vec::new();
         let mut deferred = Vec::new();
         let mut touched = HashSet::new();
+        let mut after_delete = false;
         for index in pending {
             let operation = &operations[index];
             let mut refers = Vec::new();
@@ -250,21 +253,28 @@ pub(crate) async fn bulk(
             // A create's target is new; others keep their order per resource.
             let target = match (&operation.method[..], &operation.bulk_id) {
                 ("POST", Some(bulk_id)) => format!("bulkId:{bulk_id}"),
-                _ => resolve_path(&operation.path, &ids).to_ascii_lowercase(),
+                _ => resolve_path(&operation.path, &ids)
+                    .trim_matches('/')
+                    .to_ascii_lowercase(),
             };
             let ready = refers.iter().all(|r| ids.contains_key(r));
-            if ready && !touched.contains(&target) {
-                touched.insert(target);
+            if ready && !touched.contains(&target) && !after_delete {
                 wave.push(index);
             } else {
-                touched.insert(target);
                 deferred.push(index);
             }
+            touched.insert(target);
+            // What follows a delete waits for it: a create may reuse the
+            // name the delete frees.
+            after_delete |= operation.method == "DELETE";
         }
         // With failOnErrors, a wave is no larger than the errors still
         // allowed, so that nothing runs past the limit.
         if let Some(limit) = fail_on_errors {
-            let allowed = limit.saturating_sub(errors).max(1);
+            let allowed = limit.saturating_sub(errors);
+            if allowed == 0 {
+                break;
+            }
             if wave.len() > allowed {
                 deferred.extend(wave.split_off(allowed));
                 deferred.sort_unstable();
@@ -358,11 +368,11 @@ fn error_outcome(error: &ScimApiError) -> Outcome {
     }
 }
 
-fn done(status: u16, base: &str, kind: &str, id: &str, revision: Option<i64>) -> Outcome {
+fn done(status: u16, base: &str, kind: &str, id: &str, version: Option<Version>) -> Outcome {
     Outcome {
         status,
         location: Some(format!("{base}/{kind}/{id}")),
-        version: revision.map(super::etag),
+        version: version.map(|version| version.tag()),
         id: Some(id.to_owned()),
         error: None,
     }
@@ -378,22 +388,7 @@ async fn run(
     base: &str,
 ) -> Result<Outcome, ScimApiError> {
     let segments: Vec<&str> = operation.path.trim_matches('/').split('/').collect();
-    let version = |current: i64| -> Result<Option<u64>, ScimApiError> {
-        match &operation.version {
-            None => Ok(None),
-            Some(version) if version.trim().trim_start_matches("W/") == super::etag(current) => {
-                Ok(Some(current as u64))
-            }
-            Some(_) => Err(ScimApiError::new(
-                412,
-                None,
-                format!(
-                    "The resource has changed (its version is now {}).",
-                    super::etag(current)
-                ),
-            )),
-        }
-    };
+    let precondition = Precondition::from_tags(operation.version.clone());
     let not_supported = || {
         ScimApiError::new(
             400,
@@ -405,96 +400,70 @@ async fn run(
             ),
         )
     };
+    let users = |kind: &str| kind.eq_ignore_ascii_case("Users");
+    let groups = |kind: &str| kind.eq_ignore_ascii_case("Groups");
     match (operation.method.as_str(), segments.as_slice()) {
-        ("POST", [kind]) if kind.eq_ignore_ascii_case("Users") => {
-            let new = super::users::new_user(caller, &operation.data, key)?;
-            let row = super::users::create_checked(state, caller, request_id, new).await?;
-            Ok(done(201, base, "Users", &row.id, Some(row.revision)))
+        ("POST", [kind]) if users(kind) => {
+            let new = users::new_user(caller, &operation.data, key)?;
+            let row = users::create_checked(state, caller, request_id, new).await?;
+            let (_, version) = users::one_resource(state, caller, &row, base).await?;
+            Ok(done(201, base, "Users", &row.id, Some(version)))
         }
-        ("POST", [kind]) if kind.eq_ignore_ascii_case("Groups") => {
-            let row = super::groups::create_group(state, caller, request_id, &operation.data, key)
-                .await?;
-            Ok(done(201, base, "Groups", &row.id, Some(row.revision)))
+        ("POST", [kind]) if groups(kind) => {
+            let created =
+                groups::create_group(state, caller, request_id, &operation.data, key, base).await?;
+            Ok(done(
+                201,
+                base,
+                "Groups",
+                &created.id,
+                Some(created.version),
+            ))
         }
-        (method, [kind, id]) if kind.eq_ignore_ascii_case("Users") => {
-            let row = super::users::user_in_organization(state, caller, id).await?;
-            let expected = version(row.revision)?;
-            match method {
-                "PUT" => {
-                    let row = super::users::replace_with(
-                        state,
-                        caller,
-                        request_id,
-                        &row,
-                        &operation.data,
-                        expected,
-                        true,
-                    )
-                    .await?;
-                    Ok(done(200, base, "Users", &row.id, Some(row.revision)))
-                }
-                "PATCH" => {
-                    let row = super::users::patch_user(
-                        state,
-                        caller,
-                        request_id,
-                        &row,
-                        &operation.data,
-                        expected,
-                        base,
-                    )
-                    .await?;
-                    Ok(done(200, base, "Users", &row.id, Some(row.revision)))
-                }
-                "DELETE" => {
-                    super::users::delete_user(state, caller, request_id, &row, expected).await?;
-                    Ok(done(204, base, "Users", &row.id, None))
-                }
-                _ => Err(not_supported()),
-            }
-        }
-        (method, [kind, id]) if kind.eq_ignore_ascii_case("Groups") => {
-            let group = super::groups::group_in_organization(state, caller, id).await?;
-            let expected = match (&group, &operation.version) {
-                (super::groups::AnyGroup::Plain(row), _) => version(row.revision)?,
-                (super::groups::AnyGroup::Role(_), _) => None,
+        ("PUT" | "PATCH", [kind, id]) if users(kind) => {
+            let mode = match operation.method.as_str() {
+                "PUT" => users::Mode::Replace,
+                _ => users::Mode::Patch,
             };
-            match method {
-                "PUT" => {
-                    super::groups::replace_with(
-                        state,
-                        caller,
-                        request_id,
-                        &group,
-                        &operation.data,
-                        expected,
-                    )
-                    .await?;
-                }
-                "PATCH" => {
-                    super::groups::patch_group(
-                        state,
-                        caller,
-                        request_id,
-                        &group,
-                        &operation.data,
-                        expected,
-                    )
-                    .await?;
-                }
-                "DELETE" => {
-                    super::groups::delete_group(state, caller, request_id, &group, expected)
-                        .await?;
-                    return Ok(done(204, base, "Groups", id, None));
-                }
-                _ => return Err(not_supported()),
-            }
-            let row = super::groups::group_in_organization(state, caller, id).await?;
-            let revision = match row {
-                super::groups::AnyGroup::Plain(row) => Some(row.revision),
-                super::groups::AnyGroup::Role(_) => None,
+            let row = users::change_user(
+                state,
+                caller,
+                request_id,
+                id,
+                &operation.data,
+                mode,
+                &precondition,
+                base,
+            )
+            .await?;
+            let (_, version) = users::one_resource(state, caller, &row, base).await?;
+            Ok(done(200, base, "Users", &row.id, Some(version)))
+        }
+        ("DELETE", [kind, id]) if users(kind) => {
+            users::delete_user(state, caller, request_id, id, &precondition).await?;
+            Ok(done(204, base, "Users", id, None))
+        }
+        ("PUT" | "PATCH", [kind, id]) if groups(kind) => {
+            let mode = match operation.method.as_str() {
+                "PUT" => groups::Mode::Replace,
+                _ => groups::Mode::Patch,
             };
-            Ok(done(200, base, "Groups", id, revision))
+            groups::change_group(
+                state,
+                caller,
+                request_id,
+                id,
+                &operation.data,
+                mode,
+                &precondition,
+            )
+            .await?;
+            let version = groups::version_of(state, caller, id).await?;
+            Ok(done(200, base, "Groups", id, version))
+        }
+        ("DELETE", [kind, id]) if groups(kind) => {
+            groups::delete_group(state, caller, request_id, id, &precondition).await?;
+            Ok(done(204, base, "Groups", id, None))
         }
         _ => Err(not_supported()),
     }

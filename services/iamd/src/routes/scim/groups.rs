@@ -1,14 +1,14 @@
 //! `/scim/v2/Groups`: plain groups (aggregates of their own) and, in a
 //! tenant, one built-in group per tenant role whose membership is role
-//! assignment. Role groups are listed first, then plain groups by name.
+//! assignment. Role groups are listed first, then plain groups.
 
 use std::collections::BTreeSet;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, put, web};
-use iam_app::groups::{role_group_id, role_groups, role_members, role_of_group, set_role_members};
+use iam_app::groups::{role_group_id, role_groups, role_of_group, set_role_members};
 use iam_app::idempotency::Creation;
-use iam_domain::group::{GroupCommand, GroupFields};
+use iam_domain::group::{Group, GroupCommand, GroupFields};
 use iam_domain::policy::{UserAction, may_manage_users};
 use iam_domain::{GroupId, OrgId, Role, UserId};
 use iam_projections::read_models::GroupRow;
@@ -19,8 +19,9 @@ use serde_json::{Value, json};
 
 use super::lists::{GroupColumns, ListQuery, condition, order};
 use super::{
-    MAX_BODY, ScimApiError, ScimCaller, base_url, cause, if_match, json_body, not_modified,
-    not_modified_response, resource_response, scim_json, time,
+    MAX_BODY, Precondition, RETRIES, ScimApiError, ScimCaller, Version, back_off, base_url, cause,
+    digest, is_stale, json_body, not_modified, not_modified_response, resource_response, scim_json,
+    time,
 };
 use crate::request_id::RequestId;
 use crate::startup::AppState;
@@ -37,107 +38,117 @@ pub(crate) enum AnyGroup {
 /// A member: (user id, userName).
 type Members = Vec<(String, String)>;
 
-fn resource(
-    id: &str,
-    display_name: &str,
-    external_id: Option<&str>,
-    members: Option<&Members>,
+/// A group as a resource: what `render` needs of either kind.
+struct Shown<'a> {
+    id: &'a str,
+    display_name: &'a str,
+    external_id: Option<&'a str>,
+    members: Option<&'a Members>,
+    /// A role group has no history of its own: no times.
     times: Option<(i64, i64)>,
-    revision: i64,
-    base: &str,
-) -> Value {
-    let mut group = json!({
+    version: Version,
+}
+
+fn resource(group: &Shown<'_>, base: &str) -> Value {
+    let mut resource = json!({
         "schemas": [GROUP],
-        "id": id,
-        "displayName": display_name,
+        "id": group.id,
+        "displayName": group.display_name,
         "meta": {
             "resourceType": "Group",
-            "location": format!("{base}/Groups/{id}"),
-            "version": super::etag(revision),
+            "location": format!("{base}/Groups/{}", group.id),
+            "version": group.version.tag(),
         },
     });
-    // A role group has no history of its own: no times.
-    if let Some((created, modified)) = times {
-        group["meta"]["created"] = json!(time(created));
-        group["meta"]["lastModified"] = json!(time(modified));
+    if let Some((created, modified)) = group.times {
+        resource["meta"]["created"] = json!(time(created));
+        resource["meta"]["lastModified"] = json!(time(modified));
     }
-    if let Some(external_id) = external_id {
-        group["externalId"] = json!(external_id);
+    if let Some(external_id) = group.external_id {
+        resource["externalId"] = json!(external_id);
     }
-    if let Some(members) = members {
-        group["members"] = members
+    if let Some(members) = group.members {
+        resource["members"] = members
             .iter()
             .map(|(user, name)| {
                 json!({"value": user, "$ref": format!("{base}/Users/{user}"), "display": name, "type": "User"})
             })
             .collect();
     }
-    group
+    resource
 }
 
-/// A role group's version: changes whenever its members do.
-fn role_group_revision(members: &Members) -> i64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for (id, _) in members {
-        for byte in id.bytes().chain([b',']) {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    (hash >> 1) as i64
+fn members_digest(members: &Members) -> u64 {
+    digest(
+        members
+            .iter()
+            .flat_map(|(id, name)| [id.as_str(), name.as_str()]),
+    )
 }
 
-/// The group as a resource, its revision, with its members unless `members` is false.
+/// The group as a resource (with its members unless `with_members` is
+/// false), its version, and its members when they were read.
 async fn render(
     state: &AppState,
     caller: &ScimCaller,
     group: &AnyGroup,
     with_members: bool,
     base: &str,
-) -> Result<(Value, i64), ScimApiError> {
+) -> Result<(Value, Version, Option<Members>), ScimApiError> {
     match group {
         AnyGroup::Plain(row) => {
+            // Members are read either way: the version covers them.
+            let members: Members = state
+                .read_models
+                .group_members(std::slice::from_ref(&row.id))
+                .await?
+                .into_iter()
+                .map(|(_, user, name)| (user, name))
+                .collect();
+            let version = Version {
+                revision: row.revision,
+                digest: members_digest(&members),
+            };
+            let shown = Shown {
+                id: &row.id,
+                display_name: &row.display_name,
+                external_id: row.external_id.as_deref(),
+                members: with_members.then_some(&members),
+                times: Some((row.created_at, row.modified_at)),
+                version,
+            };
+            Ok((resource(&shown, base), version, Some(members)))
+        }
+        AnyGroup::Role(role) => {
+            let organization = caller.effective.id.to_string();
+            let role_key = format!("{role:?}");
+            let (count, revisions, latest) = state
+                .read_models
+                .role_holder_digest(&organization, &role_key)
+                .await?;
+            let version = Version {
+                revision: 0,
+                digest: digest([
+                    count.to_string().as_str(),
+                    revisions.to_string().as_str(),
+                    latest.to_string().as_str(),
+                ]),
+            };
             let members = if with_members {
-                Some(
-                    state
-                        .read_models
-                        .group_members(std::slice::from_ref(&row.id))
-                        .await?
-                        .into_iter()
-                        .map(|(_, user, name)| (user, name))
-                        .collect(),
-                )
+                Some(role_group_members(state, caller.effective.id, *role).await?)
             } else {
                 None
             };
-            Ok((
-                resource(
-                    &row.id,
-                    &row.display_name,
-                    row.external_id.as_deref(),
-                    members.as_ref(),
-                    Some((row.created_at, row.modified_at)),
-                    row.revision,
-                    base,
-                ),
-                row.revision,
-            ))
-        }
-        AnyGroup::Role(role) => {
-            let members = role_group_members(state, caller.effective.id, *role).await?;
-            let revision = role_group_revision(&members);
-            Ok((
-                resource(
-                    &role_group_id(caller.effective.id, *role).to_string(),
-                    role.name(),
-                    None,
-                    with_members.then_some(&members),
-                    None,
-                    revision,
-                    base,
-                ),
-                revision,
-            ))
+            let id = role_group_id(caller.effective.id, *role).to_string();
+            let shown = Shown {
+                id: &id,
+                display_name: role.name(),
+                external_id: None,
+                members: members.as_ref(),
+                times: None,
+                version,
+            };
+            Ok((resource(&shown, base), version, members))
         }
     }
 }
@@ -211,15 +222,79 @@ async fn members_of_organization(
     Ok(members)
 }
 
+/// What a create answers: the group and its version.
+pub(crate) struct Created {
+    pub(crate) resource: Value,
+    pub(crate) version: Version,
+    pub(crate) id: String,
+}
+
+/// The group as its creation left it, for a retried create (it may have
+/// changed or be gone since).
+async fn created_before(
+    state: &AppState,
+    id: GroupId,
+    base: &str,
+) -> Result<Created, ScimApiError> {
+    let written = iam_app::groups::created_group(state, id).await?;
+    let (Some(group), Some(revision)) = (written.group, written.revision) else {
+        return Err(ScimApiError::internal(anyhow::anyhow!(
+            "group {id} has no creation in the log"
+        )));
+    };
+    shown_created(state, &group, revision as i64, base).await
+}
+
+async fn shown_created(
+    state: &AppState,
+    group: &Group,
+    revision: i64,
+    base: &str,
+) -> Result<Created, ScimApiError> {
+    let mut members = Members::new();
+    for member in &group.members {
+        let id = member.to_string();
+        let name = state
+            .read_models
+            .user(&id)
+            .await?
+            .map_or_else(|| id.clone(), |row| row.user_name);
+        members.push((id, name));
+    }
+    members.sort_by_key(|(_, name)| name.to_lowercase());
+    let version = Version {
+        revision,
+        digest: members_digest(&members),
+    };
+    let id = group.id.to_string();
+    let shown = Shown {
+        id: &id,
+        display_name: &group.display_name,
+        external_id: group.external_id.as_deref(),
+        members: Some(&members),
+        times: Some((
+            group.created_at.timestamp_millis(),
+            group.modified_at.timestamp_millis(),
+        )),
+        version,
+    };
+    Ok(Created {
+        resource: resource(&shown, base),
+        version,
+        id,
+    })
+}
+
 /// Creates a plain group from a request body (or answers a keyed retry
-/// with the original).
+/// with the original answer).
 pub(crate) async fn create_group(
     state: &AppState,
     caller: &ScimCaller,
     request_id: &RequestId,
     body: &Value,
     key: Option<&str>,
-) -> Result<GroupRow, ScimApiError> {
+    base: &str,
+) -> Result<Created, ScimApiError> {
     let input = read_group(body)?;
     let display_name = input
         .display_name
@@ -227,43 +302,45 @@ pub(crate) async fn create_group(
         .filter(|name| !name.trim().is_empty())
         .ok_or_else(|| ScimApiError::invalid_value("`displayName` is required."))?;
     may(caller, UserAction::Create)?;
-    let members =
-        members_of_organization(state, caller, input.members.as_deref().unwrap_or_default())
-            .await?;
+    let named: Vec<String> = input.members.clone().unwrap_or_default();
     let creation = Creation::of(
         key,
         caller,
         "scim-group",
-        &json!({"displayName": display_name, "externalId": input.external_id, "members": members}),
+        &json!({"displayName": display_name, "externalId": input.external_id, "members": named}),
     )?;
     let id = GroupId::new(creation.id);
-    if !creation.already_made(state, &id.stream()).await? {
-        let written = iam_app::groups::create_group(
-            state,
-            id,
-            caller.effective.id,
-            GroupFields {
-                display_name,
-                external_id: input.external_id,
-                members,
-            },
-            &cause(caller, request_id),
-            &creation,
-        )
-        .await;
-        if let Err(error) = written
-            && !creation.explains(state, &id.stream(), &error).await?
-        {
-            return Err(error.into());
-        }
+    if creation.already_made(state, &id.stream()).await? {
+        return created_before(state, id, base).await;
     }
-    state
-        .read_models
-        .group(&id.to_string())
-        .await?
-        .ok_or_else(|| {
-            ScimApiError::internal(anyhow::anyhow!("group {id} was created and is gone"))
-        })
+    let members = members_of_organization(state, caller, &named).await?;
+    let written = iam_app::groups::create_group(
+        state,
+        id,
+        caller.effective.id,
+        GroupFields {
+            display_name,
+            external_id: input.external_id,
+            members,
+        },
+        &cause(caller, request_id),
+        &creation,
+    )
+    .await;
+    match written {
+        Ok(written) => {
+            let (Some(group), Some(revision)) = (written.group, written.revision) else {
+                return Err(ScimApiError::internal(anyhow::anyhow!(
+                    "creating group {id} decided no group"
+                )));
+            };
+            shown_created(state, &group, revision as i64, base).await
+        }
+        Err(error) if creation.explains(state, &id.stream(), &error).await? => {
+            created_before(state, id, base).await
+        }
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// `POST /scim/v2/Groups`.
@@ -288,22 +365,14 @@ pub(crate) async fn create(
     payload: web::Payload,
 ) -> Result<HttpResponse, ScimApiError> {
     let body = json_body(&http, payload, MAX_BODY).await?;
-    let row = create_group(
-        &state,
-        &caller,
-        &request_id,
-        &body,
-        crate::routes::idempotency_key(&http),
-    )
-    .await?;
     let base = base_url(&http);
-    let (resource, revision) =
-        render(&state, &caller, &AnyGroup::Plain(row.clone()), true, &base).await?;
-    let location = format!("{base}/Groups/{}", row.id);
+    let key = crate::routes::idempotency_key(&http);
+    let created = create_group(&state, &caller, &request_id, &body, key, &base).await?;
+    let location = format!("{base}/Groups/{}", created.id);
     Ok(resource_response(
         StatusCode::CREATED,
-        &resource,
-        revision,
+        &created.resource,
+        &created.version,
         Some(&location),
     ))
 }
@@ -337,19 +406,14 @@ pub(crate) async fn get(
     may(&caller, UserAction::Read)?;
     let group = group_in_organization(&state, &caller, &path).await?;
     let selection = query.selection(&GROUP_SCHEMA);
-    let (mut resource, revision) = render(
-        &state,
-        &caller,
-        &group,
-        !selection.leaves_out("members"),
-        &base_url(&http),
-    )
-    .await?;
-    if not_modified(&http, revision) {
-        return Ok(not_modified_response(revision));
+    let with_members = !selection.leaves_out("members");
+    let (mut resource, version, _) =
+        render(&state, &caller, &group, with_members, &base_url(&http)).await?;
+    if not_modified(&http, &version) {
+        return Ok(not_modified_response(&version));
     }
     selection.apply(&mut resource);
-    Ok(resource_response(StatusCode::OK, &resource, revision, None))
+    Ok(resource_response(StatusCode::OK, &resource, &version, None))
 }
 
 /// `GET /scim/v2/Groups`: the role groups that match (in a tenant), then
@@ -391,7 +455,7 @@ pub(crate) async fn list(
     let base = base_url(&http);
     // Role groups are few and not rows: the same filter is evaluated on
     // their resources (the SQL translation above has already refused what
-    // cannot be filtered on).
+    // cannot be filtered on). Their members are read only for the page.
     let filter = query
         .filter
         .as_deref()
@@ -402,26 +466,30 @@ pub(crate) async fn list(
         .map_err(|error| {
             ScimApiError::new(400, Some(ScimType::InvalidFilter), error.to_string())
         })?;
-    let mut role_resources = Vec::new();
+    let mut matching_roles = Vec::new();
     for role in role_groups(caller.effective.kind) {
-        let (resource, _) =
-            render(&state, &caller, &AnyGroup::Role(role), with_members, &base).await?;
+        let (resource, _, _) = render(&state, &caller, &AnyGroup::Role(role), false, &base).await?;
         if filter
             .as_ref()
             .is_none_or(|filter| patch::matches(&resource, filter))
         {
-            role_resources.push(resource);
+            matching_roles.push(role);
         }
     }
-    let roles = role_resources.len() as i64;
+    let roles = matching_roles.len() as i64;
     let offset = query.start_index - 1;
-    let from_roles: Vec<Value> = role_resources
+    let mut resources = Vec::new();
+    for role in matching_roles
         .into_iter()
         .skip(offset as usize)
         .take(query.count as usize)
-        .collect();
+    {
+        let (resource, _, _) =
+            render(&state, &caller, &AnyGroup::Role(role), with_members, &base).await?;
+        resources.push(resource);
+    }
     let plain_offset = (offset - roles).max(0);
-    let plain_limit = query.count - from_roles.len() as i64;
+    let plain_limit = query.count - resources.len() as i64;
     let (rows, plain_total) = state
         .read_models
         .groups_where(
@@ -433,9 +501,8 @@ pub(crate) async fn list(
             plain_limit,
         )
         .await?;
-    let mut resources = from_roles;
     for row in rows {
-        let (resource, _) =
+        let (resource, _, _) =
             render(&state, &caller, &AnyGroup::Plain(row), with_members, &base).await?;
         resources.push(resource);
     }
@@ -448,16 +515,30 @@ pub(crate) async fn list(
     ))
 }
 
-/// Brings `group` to what `body` describes (a PUT body or a PATCH's end
-/// result). A role group keeps its name; its members are the users holding
-/// the role, so a change of them is role assignment.
-pub(crate) async fn replace_with(
+/// How a body describes the group: a PUT body (a missing `members` or
+/// `externalId` is kept), or the end result of a PATCH (what it lacks was
+/// removed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// PUT.
+    Replace,
+    /// PATCH.
+    Patch,
+}
+
+/// Brings `group`, read with `members` at `version`, to what `body`
+/// describes. A plain group's change expects that version's revision (412
+/// when another request changed it first). A role group keeps its name, and
+/// its users who joined or left relative to what was read change roles:
+/// only those, so a concurrent move of another user is never undone.
+async fn replace_with(
     state: &AppState,
     caller: &ScimCaller,
     request_id: &RequestId,
     group: &AnyGroup,
+    members: &Members,
     body: &Value,
-    expected: Option<u64>,
+    mode: Mode,
 ) -> Result<(), ScimApiError> {
     may(caller, UserAction::Replace)?;
     let input = read_group(body)?;
@@ -467,6 +548,15 @@ pub(crate) async fn replace_with(
         .filter(|name| !name.trim().is_empty())
         .ok_or_else(|| ScimApiError::invalid_value("`displayName` is required."))?;
     let cause = cause(caller, request_id);
+    let read: BTreeSet<UserId> = members
+        .iter()
+        .filter_map(|(id, _)| UserId::parse(id))
+        .collect();
+    let wanted = match &input.members {
+        Some(named) => members_of_organization(state, caller, named).await?,
+        None if mode == Mode::Patch => BTreeSet::new(),
+        None => read.clone(),
+    };
     match group {
         AnyGroup::Role(role) => {
             if !display_name.trim().eq_ignore_ascii_case(role.name()) {
@@ -479,66 +569,94 @@ pub(crate) async fn replace_with(
                     ),
                 ));
             }
-            let Some(members) = input.members else {
-                return Ok(());
-            };
-            let wanted = members_of_organization(state, caller, &members).await?;
-            let current = role_members(state, caller.effective.id, *role).await?;
-            let joined = wanted.difference(&current).copied().collect();
-            let left = current.difference(&wanted).copied().collect();
+            let joined = wanted.difference(&read).copied().collect();
+            let left = read.difference(&wanted).copied().collect();
             set_role_members(state, *role, &joined, &left, &cause).await?;
             Ok(())
         }
         AnyGroup::Plain(row) => {
             let id =
                 GroupId::parse(&row.id).ok_or_else(|| ScimApiError::not_found("No such group."))?;
-            let members = match input.members {
-                Some(members) => members_of_organization(state, caller, &members).await?,
-                None => state
-                    .read_models
-                    .group_members(std::slice::from_ref(&row.id))
-                    .await?
-                    .into_iter()
-                    .filter_map(|(_, user, _)| UserId::parse(&user))
-                    .collect(),
+            let external_id = match (input.external_id, mode) {
+                (None, Mode::Replace) => row.external_id.clone(),
+                (external_id, _) => external_id,
             };
             let command = GroupCommand::Change {
                 fields: GroupFields {
                     display_name,
-                    external_id: input.external_id.or_else(|| row.external_id.clone()),
-                    members,
+                    external_id,
+                    members: wanted,
                 },
                 at: chrono::Utc::now(),
             };
-            iam_app::groups::run_group_command(state, id, command, &cause, expected).await?;
+            iam_app::groups::run_group_command(
+                state,
+                id,
+                command,
+                &cause,
+                Some(row.revision as u64),
+            )
+            .await?;
             Ok(())
         }
     }
 }
 
-/// The expected revision of a plain group from `If-Match` (a role group's
-/// version is checked here and then not again).
-fn expected(
-    http: &HttpRequest,
-    revision: i64,
-    group: &AnyGroup,
-) -> Result<Option<u64>, ScimApiError> {
-    let expected = if_match(http, revision)?;
-    Ok(match group {
-        AnyGroup::Plain(_) => expected,
-        AnyGroup::Role(_) => None,
-    })
-}
-
-async fn answer(
+/// Changes group `id` as `body` says (a PUT body, or PATCH operations
+/// applied to the group as it is now). Without a precondition, a change
+/// that another request beat is decided again on the new state.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn change_group(
     state: &AppState,
     caller: &ScimCaller,
+    request_id: &RequestId,
+    id: &str,
+    body: &Value,
+    mode: Mode,
+    precondition: &Precondition,
+) -> Result<(), ScimApiError> {
+    let operations = match mode {
+        Mode::Patch => patch::parse(body)?,
+        Mode::Replace => Vec::new(),
+    };
+    let mut attempt = 0;
+    loop {
+        let group = group_in_organization(state, caller, id).await?;
+        let (mut resource, version, members) = render(state, caller, &group, true, "").await?;
+        precondition.check(&version, matches!(group, AnyGroup::Role(_)))?;
+        let end = match mode {
+            Mode::Replace => body,
+            Mode::Patch => {
+                patch::apply(&mut resource, &operations, &GROUP_SCHEMA)?;
+                &resource
+            }
+        };
+        let members = members.unwrap_or_default();
+        match replace_with(state, caller, request_id, &group, &members, end, mode).await {
+            Err(error) if is_stale(&error) && !precondition.given() && attempt < RETRIES => {
+                attempt += 1;
+                back_off(attempt).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Changes group `id` and answers it.
+async fn answer_change(
+    state: &AppState,
+    caller: &ScimCaller,
+    request_id: &RequestId,
     http: &HttpRequest,
     id: &str,
+    body: &Value,
+    mode: Mode,
 ) -> Result<HttpResponse, ScimApiError> {
+    let precondition = Precondition::of(http);
+    change_group(state, caller, request_id, id, body, mode, &precondition).await?;
     let group = group_in_organization(state, caller, id).await?;
-    let (resource, revision) = render(state, caller, &group, true, &base_url(http)).await?;
-    Ok(resource_response(StatusCode::OK, &resource, revision, None))
+    let (resource, version, _) = render(state, caller, &group, true, &base_url(http)).await?;
+    Ok(resource_response(StatusCode::OK, &resource, &version, None))
 }
 
 /// `PUT /scim/v2/Groups/{id}`.
@@ -568,26 +686,16 @@ pub(crate) async fn replace(
     payload: web::Payload,
 ) -> Result<HttpResponse, ScimApiError> {
     let body = json_body(&http, payload, MAX_BODY).await?;
-    let group = group_in_organization(&state, &caller, &path).await?;
-    let (_, revision) = render(&state, &caller, &group, true, "").await?;
-    let expected = expected(&http, revision, &group)?;
-    replace_with(&state, &caller, &request_id, &group, &body, expected).await?;
-    answer(&state, &caller, &http, &path).await
-}
-
-/// Applies a PATCH body to `group`, validated on its end result.
-pub(crate) async fn patch_group(
-    state: &AppState,
-    caller: &ScimCaller,
-    request_id: &RequestId,
-    group: &AnyGroup,
-    body: &Value,
-    expected: Option<u64>,
-) -> Result<(), ScimApiError> {
-    let operations = patch::parse(body)?;
-    let (mut resource, _) = render(state, caller, group, true, "").await?;
-    patch::apply(&mut resource, &operations, &GROUP_SCHEMA)?;
-    replace_with(state, caller, request_id, group, &resource, expected).await
+    answer_change(
+        &state,
+        &caller,
+        &request_id,
+        &http,
+        &path,
+        &body,
+        Mode::Replace,
+    )
+    .await
 }
 
 /// `PATCH /scim/v2/Groups/{id}`: 200 with the group.
@@ -617,11 +725,16 @@ pub(crate) async fn modify(
     payload: web::Payload,
 ) -> Result<HttpResponse, ScimApiError> {
     let body = json_body(&http, payload, MAX_BODY).await?;
-    let group = group_in_organization(&state, &caller, &path).await?;
-    let (_, revision) = render(&state, &caller, &group, true, "").await?;
-    let expected = expected(&http, revision, &group)?;
-    patch_group(&state, &caller, &request_id, &group, &body, expected).await?;
-    answer(&state, &caller, &http, &path).await
+    answer_change(
+        &state,
+        &caller,
+        &request_id,
+        &http,
+        &path,
+        &body,
+        Mode::Patch,
+    )
+    .await
 }
 
 /// Deletes a plain group; a role group cannot be deleted.
@@ -629,10 +742,11 @@ pub(crate) async fn delete_group(
     state: &AppState,
     caller: &ScimCaller,
     request_id: &RequestId,
-    group: &AnyGroup,
-    expected: Option<u64>,
+    id: &str,
+    precondition: &Precondition,
 ) -> Result<(), ScimApiError> {
     may(caller, UserAction::Delete)?;
+    let group = group_in_organization(state, caller, id).await?;
     match group {
         AnyGroup::Role(role) => Err(ScimApiError::new(
             400,
@@ -643,7 +757,9 @@ pub(crate) async fn delete_group(
                 role.name()
             ),
         )),
-        AnyGroup::Plain(row) => {
+        AnyGroup::Plain(ref row) => {
+            let (_, version, _) = render(state, caller, &group, false, "").await?;
+            let expected = precondition.check(&version, false)?;
             let id =
                 GroupId::parse(&row.id).ok_or_else(|| ScimApiError::not_found("No such group."))?;
             let command = GroupCommand::Delete {
@@ -684,9 +800,24 @@ pub(crate) async fn remove(
     http: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ScimApiError> {
-    let group = group_in_organization(&state, &caller, &path).await?;
-    let (_, revision) = render(&state, &caller, &group, false, "").await?;
-    let expected = expected(&http, revision, &group)?;
-    delete_group(&state, &caller, &request_id, &group, expected).await?;
+    delete_group(
+        &state,
+        &caller,
+        &request_id,
+        &path,
+        &Precondition::of(&http),
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// The version of group `id`, for a Bulk answer (`None`: gone).
+pub(crate) async fn version_of(
+    state: &AppState,
+    caller: &ScimCaller,
+    id: &str,
+) -> Result<Option<Version>, ScimApiError> {
+    let group = group_in_organization(state, caller, id).await?;
+    let (_, version, _) = render(state, caller, &group, false, "").await?;
+    Ok(Some(version))
 }

@@ -89,6 +89,7 @@ impl From<AppError> for ScimApiError {
                     Refusal::Forbidden => (403, None),
                     Refusal::NotFound => (404, None),
                     Refusal::Conflict => (409, Some(ScimType::Uniqueness)),
+                    Refusal::Concurrent => (409, None),
                     Refusal::PreconditionFailed => (412, None),
                     Refusal::KeyReused => (422, None),
                 };
@@ -145,11 +146,11 @@ pub(crate) fn scim_json(status: StatusCode, body: &Value) -> HttpResponse {
 pub(crate) fn resource_response(
     status: StatusCode,
     resource: &Value,
-    revision: i64,
+    version: &Version,
     location: Option<&str>,
 ) -> HttpResponse {
     let mut response = scim_json(status, resource);
-    if let Ok(value) = HeaderValue::from_str(&etag(revision)) {
+    if let Ok(value) = HeaderValue::from_str(&version.tag()) {
         response.headers_mut().insert(header::ETAG, value);
     }
     if let Some(location) = location
@@ -160,56 +161,136 @@ pub(crate) fn resource_response(
     response
 }
 
-/// The ETag of a resource at `revision` (the same for both dialects).
-pub(crate) fn etag(revision: i64) -> String {
-    format!("\"{revision}\"")
+/// A resource's version, its ETag: the revision of its stream, and a
+/// digest of what its answer shows from elsewhere (a user's groups, a
+/// group's members), so that `If-None-Match` never answers 304 for an
+/// answer that changed. Writes compare the revision only: that is what a
+/// write changes and what the log checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Version {
+    pub(crate) revision: i64,
+    pub(crate) digest: u64,
 }
 
-/// The revision `If-Match` requires (`None`: no header, or `*`), or 412
-/// when it names another version.
-pub(crate) fn if_match(http: &HttpRequest, revision: i64) -> Result<Option<u64>, ScimApiError> {
-    let Some(tags) = http.headers().get(header::IF_MATCH) else {
-        return Ok(None);
-    };
-    let tags = tags.to_str().unwrap_or_default();
-    if tags.split(',').any(|tag| tag.trim() == "*") {
-        return Ok(None);
+impl Version {
+    /// The ETag: weak, since the answer is not only the stream's.
+    pub(crate) fn tag(&self) -> String {
+        format!("W/\"{}-{:x}\"", self.revision, self.digest)
     }
-    let current = etag(revision);
-    if tags
-        .split(',')
-        .any(|tag| tag.trim().trim_start_matches("W/") == current)
-    {
-        return Ok(Some(revision as u64));
+}
+
+/// An FNV-1a digest of `parts`, in order.
+pub(crate) fn digest<'a>(parts: impl IntoIterator<Item = &'a str>) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for byte in part.bytes().chain([0]) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
     }
-    Err(ScimApiError::new(
-        412,
-        None,
-        format!(
-            "The resource has changed since you read it (its version is now {current}); read it again and retry."
-        ),
-    ))
+    hash
+}
+
+/// The ETag a request requires (`If-Match`, or a Bulk operation's
+/// `version`): none, `*`, or tags of which one must be current.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Precondition(Option<String>);
+
+impl Precondition {
+    /// The request's `If-Match`.
+    pub(crate) fn of(http: &HttpRequest) -> Self {
+        Self::from_tags(
+            http.headers()
+                .get(header::IF_MATCH)
+                .map(|tags| tags.to_str().unwrap_or_default().to_owned()),
+        )
+    }
+
+    /// Given tags (`*` is none).
+    pub(crate) fn from_tags(tags: Option<String>) -> Self {
+        Self(tags.filter(|tags| !tags.split(',').any(|tag| tag.trim() == "*")))
+    }
+
+    /// Whether the client named a version.
+    pub(crate) fn given(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// The revision to expect, or 412 when no tag names `version`'s
+    /// revision (a role group, which has no stream: its whole version).
+    pub(crate) fn check(
+        &self,
+        version: &Version,
+        whole: bool,
+    ) -> Result<Option<u64>, ScimApiError> {
+        let Some(tags) = &self.0 else {
+            return Ok(None);
+        };
+        let current = version.tag();
+        let inner = |tag: &str| {
+            tag.trim()
+                .trim_start_matches("W/")
+                .trim_matches('"')
+                .to_owned()
+        };
+        let matches = tags.split(',').any(|tag| {
+            let tag = inner(tag);
+            if whole {
+                return tag == inner(&current);
+            }
+            tag.split('-').next().and_then(|r| r.parse::<i64>().ok()) == Some(version.revision)
+        });
+        if matches {
+            return Ok(Some(version.revision as u64));
+        }
+        Err(ScimApiError::new(
+            412,
+            None,
+            format!(
+                "The resource has changed since you read it (its version is now {current}); read it again and retry."
+            ),
+        ))
+    }
 }
 
 /// Whether `If-None-Match` names the current version (then the answer is 304).
-pub(crate) fn not_modified(http: &HttpRequest, revision: i64) -> bool {
+pub(crate) fn not_modified(http: &HttpRequest, version: &Version) -> bool {
     let Some(tags) = http.headers().get(header::IF_NONE_MATCH) else {
         return false;
     };
-    let current = etag(revision);
-    tags.to_str().unwrap_or_default().split(',').any(|tag| {
-        let tag = tag.trim();
-        tag == "*" || tag.trim_start_matches("W/") == current
-    })
+    let current = version.tag();
+    let inner = |tag: &str| tag.trim().trim_start_matches("W/").to_owned();
+    tags.to_str()
+        .unwrap_or_default()
+        .split(',')
+        .any(|tag| tag.trim() == "*" || inner(tag) == inner(&current))
 }
 
 /// 304 with the current ETag.
-pub(crate) fn not_modified_response(revision: i64) -> HttpResponse {
+pub(crate) fn not_modified_response(version: &Version) -> HttpResponse {
     let mut response = HttpResponse::NotModified().finish();
-    if let Ok(value) = HeaderValue::from_str(&etag(revision)) {
+    if let Ok(value) = HeaderValue::from_str(&version.tag()) {
         response.headers_mut().insert(header::ETAG, value);
     }
     response
+}
+
+/// Whether `error` is a 412: a version that is no longer current.
+pub(crate) fn is_stale(error: &ScimApiError) -> bool {
+    matches!(error, ScimApiError::Refused(ScimError { status: 412, .. }))
+}
+
+/// How often a change without `If-Match` is decided again when another
+/// request changed the same resource first. Each round at least one of the
+/// racing requests commits, so this many concurrent changes of one resource
+/// all succeed.
+pub(crate) const RETRIES: usize = 32;
+
+/// A pause before deciding a change again, growing with the attempts, so
+/// that racing requests spread out.
+pub(crate) async fn back_off(attempt: usize) {
+    let millis = (attempt as u64).min(10);
+    tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
 }
 
 /// The service's SCIM base URL as the client reached it

@@ -20,14 +20,27 @@ use serde_json::{Map, Value, json};
 
 use super::lists::{ListQuery, UserColumns, condition, order};
 use super::{
-    MAX_BODY, ScimApiError, ScimCaller, base_url, cause, if_match, json_body, not_modified,
-    not_modified_response, resource_response, scim_json, time,
+    MAX_BODY, Precondition, RETRIES, ScimApiError, ScimCaller, Version, back_off, base_url, cause,
+    digest, is_stale, json_body, not_modified, not_modified_response, resource_response, scim_json,
+    time,
 };
 use crate::request_id::RequestId;
 use crate::startup::AppState;
 
 /// A user's groups for its `groups` attribute: (id, displayName).
 type GroupRefs = Vec<(String, String)>;
+
+/// A user's version: its revision, and a digest of its groups.
+fn version_of(row: &UserRow, groups: &GroupRefs) -> Version {
+    Version {
+        revision: row.revision,
+        digest: digest(
+            groups
+                .iter()
+                .flat_map(|(id, name)| [id.as_str(), name.as_str()]),
+        ),
+    }
+}
 
 /// The user as a SCIM 2.0 resource.
 pub(crate) fn resource(row: &UserRow, groups: &GroupRefs, base: &str) -> Value {
@@ -51,7 +64,7 @@ pub(crate) fn resource(row: &UserRow, groups: &GroupRefs, base: &str) -> Value {
             "created": time(row.created_at),
             "lastModified": time(row.modified_at),
             "location": location,
-            "version": super::etag(row.revision),
+            "version": version_of(row, groups).tag(),
         },
     });
     if let Some(external_id) = &row.profile.external_id {
@@ -102,18 +115,16 @@ pub(crate) async fn groups_of(
     Ok(groups)
 }
 
-async fn one_resource(
+/// The user as a resource, and its version.
+pub(crate) async fn one_resource(
     state: &AppState,
     caller: &ScimCaller,
     row: &UserRow,
     base: &str,
-) -> Result<Value, ScimApiError> {
+) -> Result<(Value, Version), ScimApiError> {
     let groups = groups_of(state, std::slice::from_ref(row), caller.effective.kind).await?;
-    Ok(resource(
-        row,
-        groups.get(&row.id).unwrap_or(&Vec::new()),
-        base,
-    ))
+    let groups = groups.get(&row.id).cloned().unwrap_or_default();
+    Ok((resource(row, &groups, base), version_of(row, &groups)))
 }
 
 /// A user of the token's organization (its home), or 404.
@@ -262,6 +273,7 @@ pub(crate) async fn create_checked(
     if new.creation.already_made(state, &id.stream()).await? {
         return created_row(state, id).await;
     }
+    check_manager(state, caller, new.user.profile.manager.as_deref()).await?;
     let hash = password_hash(&new.input).await?;
     let command = UserCommand::Create {
         user: new.user,
@@ -318,12 +330,12 @@ pub(crate) async fn create(
     let new = new_user(&caller, &body, crate::routes::idempotency_key(&http))?;
     let row = create_checked(&state, &caller, &request_id, new).await?;
     let base = base_url(&http);
-    let resource = one_resource(&state, &caller, &row, &base).await?;
+    let (resource, version) = one_resource(&state, &caller, &row, &base).await?;
     let location = format!("{base}/Users/{}", row.id);
     Ok(resource_response(
         StatusCode::CREATED,
         &resource,
-        row.revision,
+        &version,
         Some(&location),
     ))
 }
@@ -356,17 +368,12 @@ pub(crate) async fn get(
     let query = ListQuery::parse(&query)?;
     let row = user_in_organization(&state, &caller, &path).await?;
     may(&caller, UserAction::Read, UserId::parse(&row.id))?;
-    if not_modified(&http, row.revision) {
-        return Ok(not_modified_response(row.revision));
+    let (mut resource, version) = one_resource(&state, &caller, &row, &base_url(&http)).await?;
+    if not_modified(&http, &version) {
+        return Ok(not_modified_response(&version));
     }
-    let mut resource = one_resource(&state, &caller, &row, &base_url(&http)).await?;
     query.selection(&USER_SCHEMA).apply(&mut resource);
-    Ok(resource_response(
-        StatusCode::OK,
-        &resource,
-        row.revision,
-        None,
-    ))
+    Ok(resource_response(StatusCode::OK, &resource, &version, None))
 }
 
 /// `GET /scim/v2/Users`: filtered by the database, sorted, a page at a time.
@@ -434,17 +441,48 @@ pub(crate) async fn list(
     ))
 }
 
-/// Brings user `row` to the user `body` describes (a PUT body or a PATCH's
-/// end result). `userName` may change, and the primary email with it; an
-/// absent `roles` or `active` keeps the current value.
-pub(crate) async fn replace_with(
+/// How a body describes the user: a PUT body (what it leaves out is
+/// kept: identity providers PUT profiles without `roles`, `active` or
+/// `externalId`), or the end result of a PATCH (what it lacks was removed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// PUT.
+    Replace,
+    /// PATCH.
+    Patch,
+}
+
+/// Checks that `manager` names a user of the organization.
+async fn check_manager(
+    state: &AppState,
+    caller: &ScimCaller,
+    manager: Option<&str>,
+) -> Result<(), ScimApiError> {
+    let Some(manager) = manager else {
+        return Ok(());
+    };
+    let not_a_user = || {
+        ScimApiError::invalid_value(format!(
+            "manager `{manager}` is not a user of this organization; send the manager's id."
+        ))
+    };
+    let id = UserId::parse(manager).ok_or_else(not_a_user)?;
+    match state.read_models.user(&id.to_string()).await? {
+        Some(row) if row.organization_id == caller.effective.id.to_string() => Ok(()),
+        _ => Err(not_a_user()),
+    }
+}
+
+/// Brings user `row` to the user `body` describes, expecting its revision
+/// (412 when another request changed it first). `userName` may change, and
+/// the primary email with it.
+async fn replace_with(
     state: &AppState,
     caller: &ScimCaller,
     request_id: &RequestId,
     row: &UserRow,
     body: &Value,
-    expected: Option<u64>,
-    keep_external_id: bool,
+    mode: Mode,
 ) -> Result<UserRow, ScimApiError> {
     let id = UserId::parse(&row.id).ok_or_else(|| ScimApiError::not_found("No such user."))?;
     may(caller, UserAction::Replace, Some(id))?;
@@ -471,13 +509,15 @@ pub(crate) async fn replace_with(
             &user_name, &email,
         )));
     }
-    let roles = match &input.roles {
-        Some(roles) if !roles.is_empty() => roles.clone(),
-        _ => row
+    let roles = match (&input.roles, mode) {
+        (Some(roles), _) if !roles.is_empty() => roles.clone(),
+        (_, Mode::Replace) => row
             .roles
             .iter()
             .map(|role| role.name().to_owned())
             .collect(),
+        // A PATCH that removed every role leaves the default one.
+        (_, Mode::Patch) => roles_of_new_user(&input, caller.effective.kind)?,
     };
     let state_name = match input.active {
         Some(true) => "Active".to_owned(),
@@ -485,8 +525,11 @@ pub(crate) async fn replace_with(
         None => row.state.clone(),
     };
     let mut profile = input.profile.clone();
-    if keep_external_id && profile.external_id.is_none() {
+    if mode == Mode::Replace && profile.external_id.is_none() {
         profile.external_id = row.profile.external_id.clone();
+    }
+    if profile.manager != row.profile.manager {
+        check_manager(state, caller, profile.manager.as_deref()).await?;
     }
     let replacement = Replacement {
         user_name,
@@ -509,7 +552,7 @@ pub(crate) async fn replace_with(
             at: chrono::Utc::now(),
         },
         &cause(caller, request_id),
-        expected,
+        Some(row.revision as u64),
         hash,
     )
     .await?;
@@ -517,6 +560,74 @@ pub(crate) async fn replace_with(
         return Err(ScimApiError::not_found("No such user."));
     };
     row_of(user, revision).ok_or_else(|| ScimApiError::not_found("No such user."))
+}
+
+/// Changes user `id` as `body` says (a PUT body, or PATCH operations
+/// applied to the user as it is now). Without a precondition, a change
+/// that another request beat is decided again on the new state, so nothing
+/// the other request did is lost; with one, it is 412.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn change_user(
+    state: &AppState,
+    caller: &ScimCaller,
+    request_id: &RequestId,
+    id: &str,
+    body: &Value,
+    mode: Mode,
+    precondition: &Precondition,
+    base: &str,
+) -> Result<UserRow, ScimApiError> {
+    let operations = match mode {
+        Mode::Patch => patch::parse(body)?,
+        Mode::Replace => Vec::new(),
+    };
+    let mut attempt = 0;
+    loop {
+        let row = user_in_organization(state, caller, id).await?;
+        let (mut resource, version) = one_resource(state, caller, &row, base).await?;
+        precondition.check(&version, false)?;
+        let end = match mode {
+            Mode::Replace => body,
+            Mode::Patch => {
+                patch::apply(&mut resource, &operations, &USER_SCHEMA)?;
+                &resource
+            }
+        };
+        match replace_with(state, caller, request_id, &row, end, mode).await {
+            Err(error) if is_stale(&error) && !precondition.given() && attempt < RETRIES => {
+                attempt += 1;
+                back_off(attempt).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Changes user `id` and answers it.
+async fn answer_change(
+    state: &AppState,
+    caller: &ScimCaller,
+    request_id: &RequestId,
+    http: &HttpRequest,
+    id: &str,
+    body: &Value,
+    mode: Mode,
+) -> Result<HttpResponse, ScimApiError> {
+    let base = base_url(http);
+    let precondition = Precondition::of(http);
+    let row = change_user(
+        state,
+        caller,
+        request_id,
+        id,
+        body,
+        mode,
+        &precondition,
+        &base,
+    )
+    .await?;
+    let (resource, version) = one_resource(state, caller, &row, &base).await?;
+    Ok(resource_response(StatusCode::OK, &resource, &version, None))
 }
 
 /// `PUT /scim/v2/Users/{id}`.
@@ -546,32 +657,16 @@ pub(crate) async fn replace(
     payload: web::Payload,
 ) -> Result<HttpResponse, ScimApiError> {
     let body = json_body(&http, payload, MAX_BODY).await?;
-    let row = user_in_organization(&state, &caller, &path).await?;
-    let expected = if_match(&http, row.revision)?;
-    let row = replace_with(&state, &caller, &request_id, &row, &body, expected, true).await?;
-    let resource = one_resource(&state, &caller, &row, &base_url(&http)).await?;
-    Ok(resource_response(
-        StatusCode::OK,
-        &resource,
-        row.revision,
-        None,
-    ))
-}
-
-/// Applies a PATCH body to user `row`, validated on its end result.
-pub(crate) async fn patch_user(
-    state: &AppState,
-    caller: &ScimCaller,
-    request_id: &RequestId,
-    row: &UserRow,
-    body: &Value,
-    expected: Option<u64>,
-    base: &str,
-) -> Result<UserRow, ScimApiError> {
-    let operations = patch::parse(body)?;
-    let mut resource = one_resource(state, caller, row, base).await?;
-    patch::apply(&mut resource, &operations, &USER_SCHEMA)?;
-    replace_with(state, caller, request_id, row, &resource, expected, false).await
+    answer_change(
+        &state,
+        &caller,
+        &request_id,
+        &http,
+        &path,
+        &body,
+        Mode::Replace,
+    )
+    .await
 }
 
 /// `PATCH /scim/v2/Users/{id}`.
@@ -601,17 +696,16 @@ pub(crate) async fn modify(
     payload: web::Payload,
 ) -> Result<HttpResponse, ScimApiError> {
     let body = json_body(&http, payload, MAX_BODY).await?;
-    let row = user_in_organization(&state, &caller, &path).await?;
-    let expected = if_match(&http, row.revision)?;
-    let base = base_url(&http);
-    let row = patch_user(&state, &caller, &request_id, &row, &body, expected, &base).await?;
-    let resource = one_resource(&state, &caller, &row, &base).await?;
-    Ok(resource_response(
-        StatusCode::OK,
-        &resource,
-        row.revision,
-        None,
-    ))
+    answer_change(
+        &state,
+        &caller,
+        &request_id,
+        &http,
+        &path,
+        &body,
+        Mode::Patch,
+    )
+    .await
 }
 
 /// Deletes user `row`: it leaves every list and group, its sessions end and
@@ -620,9 +714,12 @@ pub(crate) async fn delete_user(
     state: &AppState,
     caller: &ScimCaller,
     request_id: &RequestId,
-    row: &UserRow,
-    expected: Option<u64>,
+    id: &str,
+    precondition: &Precondition,
 ) -> Result<(), ScimApiError> {
+    let row = user_in_organization(state, caller, id).await?;
+    let (_, version) = one_resource(state, caller, &row, "").await?;
+    let expected = precondition.check(&version, false)?;
     let id = UserId::parse(&row.id).ok_or_else(|| ScimApiError::not_found("No such user."))?;
     may(caller, UserAction::Delete, Some(id))?;
     if id == caller.actor.user {
@@ -681,8 +778,13 @@ pub(crate) async fn remove(
     http: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ScimApiError> {
-    let row = user_in_organization(&state, &caller, &path).await?;
-    let expected = if_match(&http, row.revision)?;
-    delete_user(&state, &caller, &request_id, &row, expected).await?;
+    delete_user(
+        &state,
+        &caller,
+        &request_id,
+        &path,
+        &Precondition::of(&http),
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
