@@ -723,6 +723,13 @@ async fn lists_are_filtered_sorted_paged_and_projected_by_the_database(
         (status, refused["scimType"].clone()),
         (400, json!("sensitive"))
     );
+    let deep = format!("{}userName pr{}", "(".repeat(1000), ")".repeat(1000));
+    let (status, refused) = scim.get(&query(&deep)).await;
+    assert_eq!(
+        (status, refused["scimType"].clone()),
+        (400, json!("invalidFilter")),
+        "a nesting limit, not a crash"
+    );
     let (status, refused) = scim.get(&query(r#"userName eq"#)).await;
     assert_eq!(
         (status, refused["scimType"].clone()),

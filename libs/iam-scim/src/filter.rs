@@ -216,10 +216,18 @@ enum Token {
     Str(String),
 }
 
+/// The deepest nesting of parentheses, `not (…)` and value filters accepted:
+/// the parser and whoever walks the tree recurse once per level.
+pub const MAX_DEPTH: usize = 32;
+/// The most comparisons one filter may hold.
+pub const MAX_TERMS: usize = 200;
+
 struct Parser {
     tokens: Vec<(Token, usize)>,
     next: usize,
     end: usize,
+    depth: usize,
+    terms: usize,
 }
 
 impl Parser {
@@ -228,6 +236,8 @@ impl Parser {
             tokens: tokenize(text)?,
             next: 0,
             end: text.chars().count(),
+            depth: 0,
+            terms: 0,
         })
     }
 
@@ -307,9 +317,20 @@ impl Parser {
         Ok(filter)
     }
 
+    /// Parses a nested filter, one level deeper (refused past [`MAX_DEPTH`]).
+    fn nested(&mut self) -> Result<Filter, FilterError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(self.error_here(format!("the filter nests deeper than {MAX_DEPTH} levels")));
+        }
+        self.depth += 1;
+        let filter = self.or();
+        self.depth -= 1;
+        filter
+    }
+
     fn unary(&mut self) -> Result<Filter, FilterError> {
         if self.eat(&Token::LParen) {
-            let filter = self.or()?;
+            let filter = self.nested()?;
             self.expect(&Token::RParen, "`)`")?;
             return Ok(filter);
         }
@@ -317,13 +338,19 @@ impl Parser {
             && self.tokens.get(self.next + 1).map(|(token, _)| token) == Some(&Token::LParen)
         {
             self.next += 2;
-            let filter = self.or()?;
+            let filter = self.nested()?;
             self.expect(&Token::RParen, "`)` closing `not (`")?;
             return Ok(Filter::Not(Box::new(filter)));
         }
+        self.terms += 1;
+        if self.terms > MAX_TERMS {
+            return Err(
+                self.error_here(format!("the filter has more than {MAX_TERMS} comparisons"))
+            );
+        }
         let path = self.attr_path()?;
         if self.eat(&Token::LBracket) {
-            let filter = self.or()?;
+            let filter = self.nested()?;
             self.expect(&Token::RBracket, "`]` closing the value filter")?;
             return Ok(Filter::ValuePath {
                 path,
@@ -665,6 +692,28 @@ mod tests {
             );
             assert_eq!(error.position, Some(position), "{text:?}: {error}");
         }
+    }
+
+    #[test]
+    fn deep_nesting_and_long_filters_are_refused_not_recursed_into() {
+        let deep = format!("{}userName pr{}", "(".repeat(10_000), ")".repeat(10_000));
+        let error = parse_filter(&deep).unwrap_err();
+        assert!(error.message.contains("nests deeper"), "{error}");
+        let not_deep = format!(
+            "{}userName pr{}",
+            "not (".repeat(MAX_DEPTH),
+            ")".repeat(MAX_DEPTH)
+        );
+        assert!(parse_filter(&not_deep).is_ok());
+        let long = vec!["userName pr"; MAX_TERMS + 1].join(" and ");
+        assert!(
+            parse_filter(&long)
+                .unwrap_err()
+                .message
+                .contains("comparisons")
+        );
+        let long_enough = vec!["userName pr"; MAX_TERMS].join(" or ");
+        assert!(parse_filter(&long_enough).is_ok());
     }
 
     #[test]

@@ -24,6 +24,16 @@ fn role_names(roles: &[Role]) -> String {
     serde_json::to_string(roles).unwrap_or_else(|_| "[]".to_owned())
 }
 
+/// The profile's columns and values.
+fn profile_columns(profile: Profile) -> [(&'static str, Option<String>); 4] {
+    [
+        ("external_id", profile.external_id),
+        ("employee_number", profile.employee_number),
+        ("department", profile.department),
+        ("manager_id", profile.manager),
+    ]
+}
+
 /// What a batch does to one user: the columns it sets (all of them when the
 /// batch creates it), whether it is new or gone, and its roles if they changed.
 #[derive(Default)]
@@ -43,10 +53,9 @@ impl UserChange {
     /// that they were set, since an update keeps the columns it is not given).
     fn set_profile(&mut self, profile: Profile) {
         self.set("profile", 1);
-        self.set("external_id", profile.external_id);
-        self.set("employee_number", profile.employee_number);
-        self.set("department", profile.department);
-        self.set("manager_id", profile.manager);
+        for (column, value) in profile_columns(profile) {
+            self.set(column, value);
+        }
     }
 }
 
@@ -88,8 +97,16 @@ impl Projector for UsersProjector {
                     ..
                 } => {
                     change.created = true;
-                    change.set_profile(profile);
-                    change.set("managed", i64::from(managed));
+                    // A new row's absent fields are NULL anyway: only what
+                    // is set travels (most users have no profile).
+                    for (column, value) in profile_columns(profile) {
+                        if let Some(value) = value {
+                            change.set(column, value);
+                        }
+                    }
+                    if managed {
+                        change.set("managed", 1);
+                    }
                     change.set("organization", organization.to_string());
                     change.set("user_name", user_name.trim());
                     change.set("user_name_key", user_name.trim().to_lowercase());
@@ -188,7 +205,7 @@ impl Projector for UsersProjector {
                     CAST(j.value ->> 'created_at' AS BIGINT), CAST(j.value ->> 'modified_at' AS BIGINT), \
                     CAST(j.value ->> 'revision' AS BIGINT), j.value ->> 'external_id', \
                     j.value ->> 'employee_number', j.value ->> 'department', j.value ->> 'manager_id', \
-                    CAST(j.value ->> 'managed' AS INTEGER) FROM {rows}",
+                    COALESCE(CAST(j.value ->> 'managed' AS INTEGER), 0) FROM {rows}",
             created,
         )
         .await?;
