@@ -4,6 +4,8 @@
 //! `bootstrap` appends to the log (what a first start of `iamd` appends);
 //! the `projections` commands read the log and write only read models.
 
+mod import;
+
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
@@ -52,6 +54,11 @@ enum Command {
     /// Read models built from the event log.
     #[command(subcommand)]
     Projections(Projections),
+    /// Provision the users of a CSV or JSON Lines file through the service's
+    /// SCIM 2.0 API (--url, --token): existing users are left unchanged, bad
+    /// rows are reported and do not stop the others. Exit 0 when every row
+    /// is in place, 1 when some were rejected, 2 when it could not run.
+    Import(import::ImportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -96,6 +103,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             return bootstrap(&cli.database_url, settings).await;
         }
         Command::Projections(projections) => projections,
+        Command::Import(args) => return import::run(args).await,
     };
     let store: Arc<dyn EventStore> = iam_eventstore::connect(&cli.database_url)
         .await

@@ -37,6 +37,7 @@ use crate::routes::{health, login, organizations, role_queries, roles, scim, tok
         scim::discovery::resource_type,
         scim::discovery::all_schemas,
         scim::discovery::schema_by_id,
+        scim::users::me,
         scim::users::create,
         scim::users::list,
         scim::users::get,

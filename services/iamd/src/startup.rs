@@ -141,6 +141,7 @@ impl Application {
                 .service(scim::discovery::resource_type)
                 .service(scim::discovery::all_schemas)
                 .service(scim::discovery::schema_by_id)
+                .service(scim::users::me)
                 .service(scim::users::create)
                 .service(scim::users::list)
                 .service(scim::users::get)

@@ -376,6 +376,26 @@ pub(crate) async fn get(
     Ok(resource_response(StatusCode::OK, &resource, &version, None))
 }
 
+/// `GET /scim/v2/Me` (RFC 7644 §3.11): the token's own user.
+#[utoipa::path(
+    tag = "scim",
+    responses(
+        (status = 200, description = "The user the API token acts as", body = serde_json::Value, content_type = "application/scim+json"),
+        (status = 401, description = "No valid API token", body = serde_json::Value, content_type = "application/scim+json"),
+    ),
+)]
+#[get("/scim/v2/Me")]
+#[tracing::instrument(skip_all, fields(organization = %caller.effective.id))]
+pub(crate) async fn me(
+    state: web::Data<AppState>,
+    caller: ScimCaller,
+    http: HttpRequest,
+) -> Result<HttpResponse, ScimApiError> {
+    let row = caller.user.clone();
+    let (resource, version) = one_resource(&state, &caller, &row, &base_url(&http)).await?;
+    Ok(resource_response(StatusCode::OK, &resource, &version, None))
+}
+
 /// `GET /scim/v2/Users`: filtered by the database, sorted, a page at a time.
 #[utoipa::path(
     tag = "scim",
