@@ -13,6 +13,7 @@ both_backends!(
     an_import_creates_good_rows_reports_bad_ones_and_a_rerun_changes_nothing,
     gzipped_json_lines_from_standard_input,
     an_import_killed_midway_resumes_and_every_row_is_there_once,
+    progress_is_a_plain_line_without_a_terminal_and_a_bar_on_one,
 );
 
 /// The `iamctl` binary, built beside `iamd` by `cargo test --workspace`.
@@ -437,4 +438,69 @@ async fn an_import_killed_midway_resumes_and_every_row_is_there_once(
         "every row exactly once"
     );
     assert!(!state.exists(), "a completed import leaves no state behind");
+}
+
+async fn progress_is_a_plain_line_without_a_terminal_and_a_bar_on_one(
+    kind: iam_test_databases::Kind,
+) {
+    let app = spawn_app(kind).await;
+    let (_, token) = tenant_token(&app).await;
+    let folder = tempfile::tempdir().unwrap();
+    let file = folder.path().join("people.csv");
+    let mut csv = String::from("userName,givenName,familyName\n");
+    for n in 0..600 {
+        csv.push_str(&format!("g{n}@imported.example,Gee,Number {n}\n"));
+    }
+    std::fs::write(&file, csv).unwrap();
+
+    // Not a terminal: plain lines (here one per batch).
+    let plain = import(
+        &app,
+        &token,
+        &[
+            file.to_str().unwrap(),
+            "--batch-size",
+            "100",
+            "--progress-every",
+            "0",
+        ],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&plain.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.contains(" rows (")).collect();
+    assert!(lines.len() >= 5, "{stderr}");
+    assert!(
+        lines
+            .last()
+            .unwrap()
+            .contains("600 rows (600 created, 0 updated, 0 unchanged, 0 rejected)"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no terminal codes without a terminal: {stderr:?}"
+    );
+
+    // A terminal (a pseudo-terminal from script(1)): a bar with the rows
+    // done, rows/s and ETA; the summary still ends the output.
+    let command = format!(
+        "{} import {} --url {} --batch-size 100",
+        iamctl().display(),
+        file.display(),
+        app.url("")
+    );
+    let output = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("IAM_TOKEN", &token)
+        .env("COLUMNS", "160")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&output.stdout);
+    assert!(shown.contains("600/600 rows"), "{shown:?}");
+    assert!(shown.contains("ETA"), "{shown:?}");
+    assert!(
+        shown.contains("created 0, updated 0, unchanged 600, rejected 0"),
+        "{shown:?}"
+    );
 }

@@ -15,7 +15,7 @@
 mod rows;
 mod state;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -30,8 +30,6 @@ use rows::{Identity, Rejected, Row, RowResult};
 /// How many identities one lookup request names (a filter of `or`ed
 /// equalities, well under the service's 200 comparisons).
 const LOOKUP_CHUNK: usize = 100;
-/// How often the plain progress line is printed.
-const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 
 /// What `iamctl import` is asked to do.
 #[derive(Debug, Clone, clap::Args)]
@@ -67,6 +65,10 @@ pub(crate) struct ImportArgs {
     /// does not contain. Try it with --dry-run first: that lists them.
     #[arg(long)]
     deactivate_missing: bool,
+    /// Seconds between the plain progress lines printed when standard error
+    /// is not a terminal (on a terminal, a progress bar is drawn instead).
+    #[arg(long, default_value_t = 2.0)]
+    progress_every: f64,
     /// The file that records how far the import got, so that the same
     /// command started again after an interruption resumes there
     /// [default: FILE.import-state beside the input; none for standard input].
@@ -141,6 +143,25 @@ pub(crate) async fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
     };
     let started = Instant::now();
     let mut last_progress = Instant::now();
+    let progress_every = Duration::try_from_secs_f64(args.progress_every)
+        .context("--progress-every: expected a number of seconds")?;
+    // On a terminal, a bar (rows done, rows/s, ETA); otherwise a plain line
+    // every few seconds.
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let total = rows::count(&args.file).unwrap_or(0);
+        let bar = if total > 0 {
+            indicatif::ProgressBar::new(total)
+        } else {
+            indicatif::ProgressBar::no_length()
+        };
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {human_pos}/{human_len} rows  {per_sec}  ETA {eta}  {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
     let mut counts = Counts::default();
     let mut batches = Batches {
         rows,
@@ -199,12 +220,25 @@ pub(crate) async fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
             total.add(counts);
             progress.record_batch(total)?;
         }
-        if last_progress.elapsed() >= PROGRESS_EVERY {
-            last_progress = Instant::now();
-            eprintln!("{}", progress(&counts, started.elapsed()));
+        match &bar {
+            Some(bar) => {
+                bar.set_position(earlier.rows() + counts.rows());
+                bar.set_message(format!(
+                    "{} created, {} updated, {} unchanged, {} rejected",
+                    counts.created, counts.updated, counts.unchanged, counts.rejected
+                ));
+            }
+            None if last_progress.elapsed() >= progress_every => {
+                last_progress = Instant::now();
+                eprintln!("{}", progress(&counts, started.elapsed()));
+            }
+            None => {}
         }
     }
     drop(done);
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
     if let Some(mut writer) = errors {
         writer.flush()?;
     }

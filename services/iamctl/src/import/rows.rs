@@ -77,6 +77,29 @@ pub(crate) fn open(path: &str) -> anyhow::Result<Box<dyn BufRead + Send>> {
     })
 }
 
+/// How many rows a file holds (lines that are not blank, less a CSV's
+/// header), for a progress bar's length; `None` for standard input.
+pub(crate) fn count(path: &str) -> Option<u64> {
+    if path == "-" {
+        return None;
+    }
+    let mut lines = 0u64;
+    let mut json = None;
+    for line in open(path).ok()?.lines() {
+        let line = line.ok()?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        json.get_or_insert_with(|| line.trim_start().starts_with('{'));
+        lines += 1;
+    }
+    Some(if json == Some(true) {
+        lines
+    } else {
+        lines.saturating_sub(1)
+    })
+}
+
 /// The rows of an input, each checked: JSON Lines when the first
 /// non-blank character is `{`, else CSV. An unreadable header (unknown or
 /// missing columns) is an error before any row.
