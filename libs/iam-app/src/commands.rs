@@ -53,7 +53,7 @@ impl Cause {
 /// A domain event (serialized as `{"type", "data"}`) as the log takes it:
 /// its id, type, data, and the cause (with the create's idempotency key) as
 /// metadata.
-pub(crate) fn event_data(
+fn event_data(
     event: &impl Serialize,
     event_type: &str,
     cause: &Cause,
@@ -73,7 +73,7 @@ pub(crate) fn event_data(
 }
 
 /// Reads a stream whole and folds it into the aggregate's state.
-async fn load<E, S>(
+pub(crate) async fn load<E, S>(
     state: &App,
     stream: &str,
     apply: impl Fn(Option<S>, &E) -> Option<S>,
@@ -126,34 +126,48 @@ impl UserWritten {
     }
 }
 
-/// A user as its creation left it (its stream's first append: the events
-/// that share the first one's request id), for the answer to a retried
-/// create.
-pub async fn created_user(state: &App, id: UserId) -> Result<UserWritten, AppError> {
+/// An aggregate as its creation left it (its stream's first append: the
+/// events that share the first one's request id), the events, and the
+/// revision after them: the answer to a retried create, even once the
+/// aggregate has changed or is gone.
+pub(crate) async fn as_created<E, S>(
+    state: &App,
+    stream: &str,
+    apply: impl Fn(Option<S>, &E) -> Option<S>,
+) -> Result<(Option<S>, Vec<E>, Option<u64>), AppError>
+where
+    E: serde::de::DeserializeOwned,
+{
     let recorded = state
         .store
-        .read_stream(&id.stream(), Direction::Forwards, StreamStart::Edge, 16)
+        .read_stream(stream, Direction::Forwards, StreamStart::Edge, 16)
         .await?;
     let request = recorded
         .first()
         .map(|event| event.metadata["requestId"].clone());
-    let mut written = UserWritten {
-        events: Vec::new(),
-        user: None,
-        revision: None,
-    };
+    let (mut aggregate, mut events, mut revision) = (None, Vec::new(), None);
     for event in recorded
         .iter()
         .take_while(|event| Some(&event.metadata["requestId"]) == request.as_ref())
     {
-        let decoded: UserEvent =
+        let decoded: E =
             serde_json::from_value(json!({ "type": event.event_type, "data": event.data }))
                 .map_err(AppError::internal)?;
-        written.user = user::apply(written.user, &decoded);
-        written.events.push(decoded);
-        written.revision = Some(event.revision);
+        aggregate = apply(aggregate, &decoded);
+        events.push(decoded);
+        revision = Some(event.revision);
     }
-    Ok(written)
+    Ok((aggregate, events, revision))
+}
+
+/// A user as its creation left it, for the answer to a retried create.
+pub async fn created_user(state: &App, id: UserId) -> Result<UserWritten, AppError> {
+    let (user, events, revision) = as_created(state, &id.stream(), user::apply).await?;
+    Ok(UserWritten {
+        events,
+        user,
+        revision,
+    })
 }
 
 /// Creates a user: decides on a stream that cannot exist yet (its id is
@@ -220,7 +234,7 @@ pub async fn run_user_command_with_password(
 ) -> Result<UserWritten, AppError> {
     let (current, revision) = load_user(state, id).await?;
     if if_match.is_some_and(|expected| revision != Some(expected)) {
-        return Err(changed_since_read(revision));
+        return Err(changed_since_read("user", revision));
     }
     let events = user::decide(current.as_ref(), command)?;
     if events.is_empty() {
@@ -268,7 +282,7 @@ pub async fn run_user_command_with_password(
     state.recent_callers.clear();
     match submitted {
         Err(iam_eventstore::Error::WrongExpectedVersion { current, .. }) if if_match.is_some() => {
-            Err(changed_since_read(current))
+            Err(changed_since_read("user", current))
         }
         Err(error) => Err(error.into()),
         Ok(result) => Ok(UserWritten {
@@ -279,13 +293,45 @@ pub async fn run_user_command_with_password(
     }
 }
 
-/// 412: the user changed since the caller read it.
-fn changed_since_read(revision: Option<u64>) -> AppError {
+/// Deletes a user (as `source` may: a user an identity provider manages is
+/// deleted only by it) and revokes its tokens, wherever they are scoped:
+/// its sessions end and its password is forgotten in the same transaction
+/// as the deletion.
+pub async fn delete_user(
+    state: &App,
+    id: UserId,
+    source: user::Source,
+    cause: &Cause,
+    if_match: Option<u64>,
+) -> Result<(), AppError> {
+    let at = chrono::Utc::now();
+    run_user_command(
+        state,
+        id,
+        UserCommand::Delete { source, at },
+        cause,
+        if_match,
+    )
+    .await?;
+    for token in state
+        .read_models
+        .tokens_of_user(&id.to_string(), at.timestamp_millis())
+        .await?
+    {
+        if let Some(token_id) = TokenId::parse(&token.id) {
+            run_token_command(state, token_id, TokenCommand::Revoke { at }, cause, None).await?;
+        }
+    }
+    Ok(())
+}
+
+/// 412: the `what` ("user", "group") changed since the caller read it.
+pub(crate) fn changed_since_read(what: &str, revision: Option<u64>) -> AppError {
     let now = revision.map_or_else(|| "gone".to_owned(), |r| format!("\"{r}\""));
     AppError::refused(
         crate::Refusal::PreconditionFailed,
         format!(
-            "The user has changed since you read it (its ETag is now {now}); read it again and retry."
+            "The {what} has changed since you read it (its ETag is now {now}); read it again and retry."
         ),
     )
 }
@@ -378,7 +424,7 @@ pub async fn run_org_command(
 /// The append of `events` to `stream`, expected at `revision` (no stream
 /// when `None`), each with the cause as its metadata; a create names its
 /// events as `creation` says.
-fn append_of<E: Serialize>(
+pub(crate) fn append_of<E: Serialize>(
     stream: String,
     revision: Option<u64>,
     events: &[E],

@@ -8,11 +8,12 @@ use std::collections::BTreeSet;
 use iam_domain::group::{self, Group, GroupCommand, GroupEvent, GroupFields};
 use iam_domain::user::UserCommand;
 use iam_domain::{GroupId, OrgId, OrgKind, Role, UserId};
-use iam_eventstore::{Append, Claim, Direction, ExpectedRevision, StreamStart};
-use serde_json::json;
+use iam_eventstore::Claim;
 use uuid::Uuid;
 
-use crate::commands::{Cause, UserWritten, run_user_command};
+use crate::commands::{
+    Cause, UserWritten, append_of, as_created, changed_since_read, load, run_user_command,
+};
 use crate::idempotency::Creation;
 use crate::{App, AppError, Refusal};
 
@@ -53,52 +54,13 @@ pub fn role_groups(kind: OrgKind) -> impl Iterator<Item = Role> {
 
 /// A group as its stream leaves it, and the stream's revision.
 pub async fn load_group(app: &App, id: GroupId) -> Result<(Option<Group>, Option<u64>), AppError> {
-    let events = app
-        .store
-        .read_stream(
-            &id.stream(),
-            Direction::Forwards,
-            StreamStart::Edge,
-            usize::MAX,
-        )
-        .await?;
-    let revision = events.last().map(|event| event.revision);
-    let mut state = None;
-    for recorded in &events {
-        let event: GroupEvent =
-            serde_json::from_value(json!({ "type": recorded.event_type, "data": recorded.data }))
-                .map_err(AppError::internal)?;
-        state = group::apply(state, &event);
-    }
-    Ok((state, revision))
+    load(app, &id.stream(), group::apply).await
 }
 
-/// A group as its creation left it (its stream's first append: the events
-/// that share the first one's request id), for the answer to a retried
-/// create, even once the group has changed or is gone.
+/// A group as its creation left it, for the answer to a retried create.
 pub async fn created_group(app: &App, id: GroupId) -> Result<GroupWritten, AppError> {
-    let recorded = app
-        .store
-        .read_stream(&id.stream(), Direction::Forwards, StreamStart::Edge, 16)
-        .await?;
-    let request = recorded
-        .first()
-        .map(|event| event.metadata["requestId"].clone());
-    let mut written = GroupWritten {
-        group: None,
-        revision: None,
-    };
-    for event in recorded
-        .iter()
-        .take_while(|event| Some(&event.metadata["requestId"]) == request.as_ref())
-    {
-        let decoded: GroupEvent =
-            serde_json::from_value(json!({ "type": event.event_type, "data": event.data }))
-                .map_err(AppError::internal)?;
-        written.group = group::apply(written.group, &decoded);
-        written.revision = Some(event.revision);
-    }
-    Ok(written)
+    let (group, _, revision) = as_created(app, &id.stream(), group::apply).await?;
+    Ok(GroupWritten { group, revision })
 }
 
 /// What a group command wrote: the group as it leaves it and its revision.
@@ -108,28 +70,6 @@ pub struct GroupWritten {
     pub group: Option<Group>,
     /// The stream's revision after it (the ETag).
     pub revision: Option<u64>,
-}
-
-fn append_of(
-    id: GroupId,
-    revision: Option<u64>,
-    events: &[GroupEvent],
-    cause: &Cause,
-    creation: Option<&Creation>,
-) -> Result<Append, AppError> {
-    let data = events
-        .iter()
-        .enumerate()
-        .map(|(index, event)| {
-            let (event_id, idempotency) = match creation {
-                Some(creation) => (creation.event_id(index), creation.metadata()),
-                None => (Uuid::new_v4(), None),
-            };
-            crate::commands::event_data(event, event.event_type(), cause, event_id, idempotency)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let expected = revision.map_or(ExpectedRevision::NoStream, ExpectedRevision::Exact);
-    Ok(Append::new(id.stream(), expected, data))
 }
 
 /// Refuses a plain group named after a role: that name is the role group's.
@@ -168,8 +108,15 @@ pub async fn create_group(
             "creating a group decided no GroupCreated event"
         )));
     };
-    let append = append_of(id, None, &events, cause, Some(creation))?
-        .claim(name_claim(organization, display_name));
+    let append = append_of(
+        id.stream(),
+        None,
+        &events,
+        GroupEvent::event_type,
+        cause,
+        Some(creation),
+    )?
+    .claim(name_claim(organization, display_name));
     let result = app.store.submit(append).await?;
     Ok(GroupWritten {
         group: events.iter().fold(None, group::apply),
@@ -191,7 +138,7 @@ pub async fn run_group_command(
     }
     let (current, revision) = load_group(app, id).await?;
     if if_match.is_some_and(|expected| revision != Some(expected)) {
-        return Err(changed_since_read(revision));
+        return Err(changed_since_read("group", revision));
     }
     let events = group::decide(current.as_ref(), command)?;
     let Some(before) = current.clone().filter(|_| !events.is_empty()) else {
@@ -200,7 +147,14 @@ pub async fn run_group_command(
             revision,
         });
     };
-    let mut append = append_of(id, revision, &events, cause, None)?;
+    let mut append = append_of(
+        id.stream(),
+        revision,
+        &events,
+        GroupEvent::event_type,
+        cause,
+        None,
+    )?;
     for event in &events {
         match event {
             GroupEvent::GroupRenamed { display_name, .. } => {
@@ -220,7 +174,7 @@ pub async fn run_group_command(
     }
     match app.store.submit(append).await {
         Err(iam_eventstore::Error::WrongExpectedVersion { current, .. }) if if_match.is_some() => {
-            Err(changed_since_read(current))
+            Err(changed_since_read("group", current))
         }
         Err(error) => Err(error.into()),
         Ok(result) => Ok(GroupWritten {
@@ -230,34 +184,7 @@ pub async fn run_group_command(
     }
 }
 
-fn changed_since_read(revision: Option<u64>) -> AppError {
-    let now = revision.map_or_else(|| "gone".to_owned(), |r| format!("\"{r}\""));
-    AppError::refused(
-        Refusal::PreconditionFailed,
-        format!(
-            "The group has changed since you read it (its ETag is now {now}); read it again and retry."
-        ),
-    )
-}
-
-/// The members of `role`'s group in `organization`: its users holding it.
-pub async fn role_members(
-    app: &App,
-    organization: OrgId,
-    role: Role,
-) -> Result<BTreeSet<UserId>, AppError> {
-    let rows = app
-        .read_models
-        .role_holders(&organization.to_string(), &format!("{role:?}"), 0, i64::MAX)
-        .await?;
-    Ok(rows
-        .iter()
-        .filter(|row| row.organization_id == organization.to_string())
-        .filter_map(|row| UserId::parse(&row.id))
-        .collect())
-}
-
-/// Makes `members` the members of `role`'s group in a tenant: users who
+/// Moves the users `joined` into `role`'s group in a tenant and `left` out of it: users who
 /// join it are moved out of the roles it excludes; users who leave it keep
 /// their other roles, or End User when none is left. Each user's change is
 /// its own event (identity providers send these moves unordered, so a

@@ -242,6 +242,14 @@ fn group_row(row: &sqlx::any::AnyRow) -> Result<GroupRow> {
 }
 
 impl crate::ReadModels {
+    /// A subquery of the texts of the JSON array bound as `$1`.
+    fn text_array_values(&self) -> &'static str {
+        match self.backend() {
+            iam_eventstore::Backend::Postgres => "SELECT jsonb_array_elements_text($1::jsonb)",
+            iam_eventstore::Backend::Sqlite => "SELECT value FROM json_each($1)",
+        }
+    }
+
     /// One plain group by id.
     pub async fn group(&self, id: &str) -> Result<Option<GroupRow>> {
         let sql = format!("SELECT {GROUP_COLUMNS} FROM read_groups WHERE id = $1");
@@ -264,37 +272,23 @@ impl crate::ReadModels {
         offset: i64,
         limit: i64,
     ) -> Result<(Vec<GroupRow>, i64)> {
-        let count_sql = format!(
-            "SELECT COUNT(*) AS total FROM read_groups g WHERE g.organization_id = $1 AND ({condition})"
-        );
-        let mut count = sqlx::query(sqlx::AssertSqlSafe(count_sql)).bind(organization.to_owned());
-        for bind in &binds {
-            count = bind.clone().bind_to(count);
-        }
-        let total: i64 = count.fetch_one(self.pool()).await?.try_get("total")?;
-        if limit == 0 {
-            return Ok((Vec::new(), total));
-        }
-        let n = binds.len();
-        let sql = format!(
-            "SELECT {} FROM read_groups g WHERE g.organization_id = $1 AND ({condition}) \
-             ORDER BY {order} LIMIT ${} OFFSET ${}",
-            GROUP_COLUMNS
-                .split(", ")
-                .map(|c| format!("g.{c}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            n + 2,
-            n + 3
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(organization.to_owned());
-        for bind in binds {
-            query = bind.bind_to(query);
-        }
-        let rows = query
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(self.pool())
+        let columns = GROUP_COLUMNS
+            .split(", ")
+            .map(|c| format!("g.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let (rows, total) = self
+            .page_where(super::PageWhere {
+                table: "read_groups",
+                alias: "g",
+                columns: &columns,
+                organization,
+                condition,
+                binds,
+                order,
+                offset,
+                limit,
+            })
             .await?;
         Ok((rows.iter().map(group_row).collect::<Result<_>>()?, total))
     }
@@ -304,11 +298,7 @@ impl crate::ReadModels {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let source = if self.backend() == iam_eventstore::Backend::Postgres {
-            "SELECT jsonb_array_elements_text($1::jsonb)"
-        } else {
-            "SELECT value FROM json_each($1)"
-        };
+        let source = self.text_array_values();
         let sql = format!(
             "SELECT m.group_id, m.user_id, u.user_name FROM read_group_members m \
              JOIN read_users u ON u.id = m.user_id \
@@ -335,11 +325,7 @@ impl crate::ReadModels {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let source = if self.backend() == iam_eventstore::Backend::Postgres {
-            "SELECT jsonb_array_elements_text($1::jsonb)"
-        } else {
-            "SELECT value FROM json_each($1)"
-        };
+        let source = self.text_array_values();
         let sql = format!(
             "SELECT m.user_id, g.id, g.display_name FROM read_group_members m \
              JOIN read_groups g ON g.id = m.group_id WHERE m.user_id IN ({source}) \

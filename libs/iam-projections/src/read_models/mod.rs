@@ -38,6 +38,68 @@ fn decode<E: DeserializeOwned>(
         })
 }
 
+/// A filtered list's query: the rows of `table` (aliased `alias`) in
+/// `organization` that match `condition` (SQL over the alias, whose
+/// parameters start at `$2`), ordered by `order`, a page at a time.
+struct PageWhere<'a> {
+    table: &'a str,
+    alias: &'a str,
+    columns: &'a str,
+    organization: &'a str,
+    condition: &'a str,
+    binds: Vec<QueryValue>,
+    order: &'a str,
+    offset: i64,
+    limit: i64,
+}
+
+impl crate::ReadModels {
+    /// The page's rows and how many rows match in all.
+    async fn page_where(&self, page: PageWhere<'_>) -> Result<(Vec<sqlx::any::AnyRow>, i64)> {
+        use sqlx::Row;
+        let PageWhere {
+            table,
+            alias,
+            columns,
+            organization,
+            condition,
+            binds,
+            order,
+            offset,
+            limit,
+        } = page;
+        let from =
+            format!("FROM {table} {alias} WHERE {alias}.organization_id = $1 AND ({condition})");
+        let mut count = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) AS total {from}"
+        )))
+        .bind(organization.to_owned());
+        for bind in &binds {
+            count = bind.clone().bind_to(count);
+        }
+        let total: i64 = count.fetch_one(self.pool()).await?.try_get("total")?;
+        if limit == 0 {
+            return Ok((Vec::new(), total));
+        }
+        let n = binds.len();
+        let sql = format!(
+            "SELECT {columns} {from} ORDER BY {order} LIMIT ${} OFFSET ${}",
+            n + 2,
+            n + 3
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(organization.to_owned());
+        for bind in binds {
+            query = bind.bind_to(query);
+        }
+        let rows = query
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(self.pool())
+            .await?;
+        Ok((rows, total))
+    }
+}
+
 fn millis(at: chrono::DateTime<chrono::Utc>) -> i64 {
     at.timestamp_millis()
 }

@@ -413,33 +413,18 @@ impl crate::ReadModels {
         offset: i64,
         limit: i64,
     ) -> Result<(Vec<UserRow>, i64)> {
-        let count_sql = format!(
-            "SELECT COUNT(*) AS total FROM read_users u WHERE u.organization_id = $1 AND ({condition})"
-        );
-        let mut count = sqlx::query(sqlx::AssertSqlSafe(count_sql)).bind(organization.to_owned());
-        for bind in &binds {
-            count = bind.clone().bind_to(count);
-        }
-        let total: i64 = count.fetch_one(self.pool()).await?.try_get("total")?;
-        if limit == 0 {
-            return Ok((Vec::new(), total));
-        }
-        let n = binds.len();
-        let sql = format!(
-            "SELECT {} FROM read_users u WHERE u.organization_id = $1 AND ({condition}) \
-             ORDER BY {order} LIMIT ${} OFFSET ${}",
-            &*USER_COLUMNS_OF_U,
-            n + 2,
-            n + 3
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(organization.to_owned());
-        for bind in binds {
-            query = bind.bind_to(query);
-        }
-        let rows = query
-            .bind(limit)
-            .bind(offset)
-            .fetch_all(self.pool())
+        let (rows, total) = self
+            .page_where(super::PageWhere {
+                table: "read_users",
+                alias: "u",
+                columns: &USER_COLUMNS_OF_U,
+                organization,
+                condition,
+                binds,
+                order,
+                offset,
+                limit,
+            })
             .await?;
         Ok((rows.iter().map(user_row).collect::<Result<_>>()?, total))
     }

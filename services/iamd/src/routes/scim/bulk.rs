@@ -406,7 +406,7 @@ async fn run(
         ("POST", [kind]) if users(kind) => {
             let new = users::new_user(caller, &operation.data, key)?;
             let row = users::create_checked(state, caller, request_id, new).await?;
-            let (_, version) = users::one_resource(state, caller, &row, base).await?;
+            let (_, version) = users::created_resource(&row, caller.effective.kind, base);
             Ok(done(201, base, "Users", &row.id, Some(version)))
         }
         ("POST", [kind]) if groups(kind) => {

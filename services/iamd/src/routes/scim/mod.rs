@@ -434,19 +434,8 @@ async fn authenticate(request: &HttpRequest) -> Result<ScimCaller, ScimApiError>
     Ok(ScimCaller(caller))
 }
 
-/// What caused a change made by `caller` in request `request_id`.
-pub(crate) fn cause(
-    caller: &ScimCaller,
-    request_id: &crate::request_id::RequestId,
-) -> iam_app::commands::Cause {
-    iam_app::commands::Cause {
-        actor: Some(caller.actor.user.to_string()),
-        actor_organization: Some(caller.actor.home.to_string()),
-        organization: Some(caller.effective.id.to_string()),
-        request_id: Some(request_id.0.clone()),
-        trace_id: crate::telemetry::current_trace_id(),
-    }
-}
+/// What caused a change: as in the vCloud Air dialect.
+pub(crate) use crate::routes::users::cause;
 
 /// RFC 3339 with milliseconds, for `meta.created` and `meta.lastModified`.
 pub(crate) fn time(millis: i64) -> String {

@@ -87,32 +87,46 @@ pub(crate) fn resource(row: &UserRow, groups: &GroupRefs, base: &str) -> Value {
     user
 }
 
-/// The groups of each of `rows`: its plain groups, then (in a tenant) the
-/// role groups of its roles.
+/// The role groups of `row`'s roles (in a tenant).
+fn role_group_refs(row: &UserRow, kind: OrgKind) -> GroupRefs {
+    match (kind, iam_domain::OrgId::parse(&row.organization_id)) {
+        (OrgKind::Tenant, Some(organization)) => row
+            .roles
+            .iter()
+            .map(|role| {
+                (
+                    iam_app::groups::role_group_id(organization, *role).to_string(),
+                    role.name().to_owned(),
+                )
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The groups of each of `rows`: its role groups (in a tenant), then its
+/// plain groups.
 pub(crate) async fn groups_of(
     state: &AppState,
     rows: &[UserRow],
     kind: OrgKind,
 ) -> Result<HashMap<String, GroupRefs>, ScimApiError> {
     let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
-    let mut groups: HashMap<String, GroupRefs> = HashMap::new();
-    for row in rows {
-        let entry = groups.entry(row.id.clone()).or_default();
-        if kind == OrgKind::Tenant
-            && let Some(organization) = iam_domain::OrgId::parse(&row.organization_id)
-        {
-            for role in &row.roles {
-                entry.push((
-                    iam_app::groups::role_group_id(organization, *role).to_string(),
-                    role.name().to_owned(),
-                ));
-            }
-        }
-    }
+    let mut groups: HashMap<String, GroupRefs> = rows
+        .iter()
+        .map(|row| (row.id.clone(), role_group_refs(row, kind)))
+        .collect();
     for (user, id, display) in state.read_models.groups_of_users(&ids).await? {
         groups.entry(user).or_default().push((id, display));
     }
     Ok(groups)
+}
+
+/// A user as its create answers it: no plain group can hold it yet, so its
+/// groups are its role groups, and nothing is read.
+pub(crate) fn created_resource(row: &UserRow, kind: OrgKind, base: &str) -> (Value, Version) {
+    let groups = role_group_refs(row, kind);
+    (resource(row, &groups, base), version_of(row, &groups))
 }
 
 /// The user as a resource, and its version.
@@ -330,7 +344,7 @@ pub(crate) async fn create(
     let new = new_user(&caller, &body, crate::routes::idempotency_key(&http))?;
     let row = create_checked(&state, &caller, &request_id, new).await?;
     let base = base_url(&http);
-    let (resource, version) = one_resource(&state, &caller, &row, &base).await?;
+    let (resource, version) = created_resource(&row, caller.effective.kind, &base);
     let location = format!("{base}/Users/{}", row.id);
     Ok(resource_response(
         StatusCode::CREATED,
@@ -738,8 +752,10 @@ pub(crate) async fn delete_user(
     precondition: &Precondition,
 ) -> Result<(), ScimApiError> {
     let row = user_in_organization(state, caller, id).await?;
-    let (_, version) = one_resource(state, caller, &row, "").await?;
-    let expected = precondition.check(&version, false)?;
+    let expected = match precondition.given() {
+        true => precondition.check(&one_resource(state, caller, &row, "").await?.1, false)?,
+        false => None,
+    };
     let id = UserId::parse(&row.id).ok_or_else(|| ScimApiError::not_found("No such user."))?;
     may(caller, UserAction::Delete, Some(id))?;
     if id == caller.actor.user {
@@ -749,29 +765,14 @@ pub(crate) async fn delete_user(
             "A token cannot delete its own user; use another administrator's token.",
         ));
     }
-    let cause = cause(caller, request_id);
-    let command = UserCommand::Delete {
-        source: Source::IdentityProvider,
-        at: chrono::Utc::now(),
-    };
-    iam_app::commands::run_user_command(state, id, command, &cause, expected).await?;
-    let now = chrono::Utc::now();
-    for token in state
-        .read_models
-        .tokens_of_user(&row.id, now.timestamp_millis())
-        .await?
-    {
-        if let Some(token_id) = iam_domain::TokenId::parse(&token.id) {
-            iam_app::commands::run_token_command(
-                state,
-                token_id,
-                iam_domain::token::TokenCommand::Revoke { at: now },
-                &cause,
-                None,
-            )
-            .await?;
-        }
-    }
+    iam_app::commands::delete_user(
+        state,
+        id,
+        Source::IdentityProvider,
+        &cause(caller, request_id),
+        expected,
+    )
+    .await?;
     Ok(())
 }
 

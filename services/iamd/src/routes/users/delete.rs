@@ -4,7 +4,6 @@
 use actix_web::{HttpResponse, delete, web};
 use iam_domain::UserId;
 use iam_domain::policy::{UserAction, may_manage_users};
-use iam_domain::user::UserCommand;
 
 use super::cause;
 use crate::caller::Caller;
@@ -49,29 +48,13 @@ pub(crate) async fn delete(
             "You cannot delete yourself; ask another administrator.",
         ));
     }
-    let command = UserCommand::Delete {
-        source: iam_domain::Source::Local,
-        at: chrono::Utc::now(),
-    };
-    iam_app::commands::run_user_command(&state, id, command, &cause(&caller, &request_id), None)
-        .await?;
-    // Its tokens are revoked with it, wherever they are scoped.
-    let now = chrono::Utc::now();
-    for token in state
-        .read_models
-        .tokens_of_user(&row.id, now.timestamp_millis())
-        .await?
-    {
-        if let Some(token_id) = iam_domain::TokenId::parse(&token.id) {
-            iam_app::commands::run_token_command(
-                &state,
-                token_id,
-                iam_domain::token::TokenCommand::Revoke { at: now },
-                &cause(&caller, &request_id),
-                None,
-            )
-            .await?;
-        }
-    }
+    iam_app::commands::delete_user(
+        &state,
+        id,
+        iam_domain::Source::Local,
+        &cause(&caller, &request_id),
+        None,
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -12,7 +12,6 @@ use iam_domain::Role;
 use iam_projections::read_models::UserRow;
 use iam_scim::vca::{self, Meta, RoleView, Roles, ServiceGroupIds, UserRequest};
 
-use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::request_id::RequestId;
 use iam_app::commands::Cause;
@@ -66,7 +65,7 @@ pub(crate) fn user_response(status: actix_web::http::StatusCode, row: &UserRow) 
 }
 
 /// What caused a change made by `caller` in request `request_id`.
-pub(crate) fn cause(caller: &Caller, request_id: &RequestId) -> Cause {
+pub(crate) fn cause(caller: &iam_app::Caller, request_id: &RequestId) -> Cause {
     Cause {
         actor: Some(caller.actor.user.to_string()),
         actor_organization: Some(caller.actor.home.to_string()),
