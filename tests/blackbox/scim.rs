@@ -713,6 +713,17 @@ async fn lists_are_filtered_sorted_paged_and_projected_by_the_database(
         list["totalResults"], 5,
         "the token's own user has no externalId"
     );
+    // Attribute names in any case, and schema-qualified.
+    let (_, list) = scim
+        .get(&query(r#"USERNAME eq "ann@a.example" or urn:ietf:params:scim:schemas:core:2.0:User:userName eq "bob@b.example""#))
+        .await;
+    assert_eq!(names(&list), ["ann@a.example", "bob@b.example"]);
+    let (_, list) = scim
+        .get(&query(
+            r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department pr"#,
+        ))
+        .await;
+    assert_eq!(list["totalResults"], 0);
     let (status, refused) = scim.get(&query(r#"title eq "x""#)).await;
     assert_eq!(
         (status, refused["scimType"].clone()),
