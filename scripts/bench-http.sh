@@ -4,6 +4,7 @@
 # PostgreSQL cluster (removed on exit). Other arguments go to iam-bench:
 #   ./scripts/bench-http.sh --postgres --runs 5 --json bench.json
 #   ./scripts/bench-http.sh --quick
+#   ./scripts/bench-http.sh --postgres import --large   (bulk provisioning)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 postgres=false
@@ -11,7 +12,7 @@ args=()
 for arg in "$@"; do
     if [ "$arg" = --postgres ]; then postgres=true; else args+=("$arg"); fi
 done
-cargo build --release -p iamd -p iam-bench
+cargo build --release -p iamd -p iamctl -p iam-bench
 if $postgres; then
     source scripts/lib/postgres.sh
     start_throwaway_postgres

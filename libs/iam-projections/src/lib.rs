@@ -24,6 +24,7 @@ mod projector;
 pub mod read_models;
 mod rows;
 mod runner;
+pub mod statistics;
 mod verify;
 
 pub use database::ReadModels;
@@ -31,7 +32,7 @@ pub use error::Error;
 pub use inline::InlineProjections;
 pub use projector::Projector;
 pub use rows::execute_for_rows;
-pub use runner::{ProjectorStatus, Runner, RunnerHandle, rebuild, status_of};
+pub use runner::{ProjectorStatus, Runner, RunnerHandle, rebuild, rebuild_all, status_of};
 pub use verify::{Verification, verify};
 
 /// The crate's result type.

@@ -420,30 +420,82 @@ async fn reset(read_models: &ReadModels, projector: &dyn Projector) -> Result<()
 }
 
 /// Rebuilds `projector` from the whole log, without a running runner (the
-/// operator's offline rebuild): resets it, then applies the log up to its
-/// current head. Returns the position it reached.
+/// operator's offline rebuild): see [`rebuild_all`].
 pub async fn rebuild(
-    store: &dyn EventStore,
+    store: &Arc<dyn EventStore>,
     read_models: &ReadModels,
     projector: &dyn Projector,
 ) -> Result<u64> {
-    reset(read_models, projector).await?;
-    let mut checkpoint = 0;
-    loop {
-        let events = store.read_all(checkpoint + 1, BATCH_SIZE).await?;
-        if events.is_empty() {
-            return Ok(checkpoint);
-        }
-        checkpoint = match apply_batch(read_models, projector, checkpoint, &events).await? {
-            Applied::Done(position) => position,
-            Applied::Superseded(_) => {
-                return Err(Error::Apply {
-                    projector: projector.name().to_owned(),
-                    position: checkpoint + 1,
-                    reason: "another process is running this projector; stop it before an offline rebuild"
-                        .into(),
-                });
-            }
-        };
+    rebuild_all(store, read_models, &[projector]).await
+}
+
+/// Events read and applied at once by an offline rebuild: larger than a
+/// live batch, since nobody waits for the first ones.
+const REBUILD_BATCH_SIZE: usize = 2_000;
+
+/// Rebuilds `projectors` from the whole log in one pass, without a running
+/// runner (the operator's offline rebuild): resets them, then applies the
+/// log up to its current head, each batch to every projector in one
+/// transaction, while the next batch is read. Returns the position reached.
+pub async fn rebuild_all(
+    store: &Arc<dyn EventStore>,
+    read_models: &ReadModels,
+    projectors: &[&dyn Projector],
+) -> Result<u64> {
+    for projector in projectors {
+        reset(read_models, *projector).await?;
     }
+    let read = |from: u64| {
+        let store = Arc::clone(store);
+        tokio::spawn(async move { store.read_all(from, REBUILD_BATCH_SIZE).await })
+    };
+    let mut checkpoint = 0;
+    let mut events = read(1).await.map_err(|_| Error::Stopped)??;
+    while let Some(last) = events.last().map(|event| event.position) {
+        // The next batch is read (and decoded) on another task, and so
+        // another core, while this one is applied.
+        let next = read(last + 1);
+        apply_to_all(read_models, projectors, checkpoint, &events).await?;
+        checkpoint = last;
+        events = next.await.map_err(|_| Error::Stopped)??;
+    }
+    Ok(checkpoint)
+}
+
+/// Applies `events` to every projector and moves their checkpoints from
+/// `expected` to the last event's position, in one transaction.
+async fn apply_to_all(
+    read_models: &ReadModels,
+    projectors: &[&dyn Projector],
+    expected: u64,
+    events: &[RecordedEvent],
+) -> Result<()> {
+    let Some(last) = events.last() else {
+        return Ok(());
+    };
+    let mut tx = begin(read_models).await?;
+    for projector in projectors {
+        let moved = sqlx::query(
+            "UPDATE projection_checkpoints SET position = $1 WHERE name = $2 AND position = $3",
+        )
+        .bind(last.position as i64)
+        .bind(projector.name())
+        .bind(expected as i64)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if moved != 1 {
+            tx.rollback().await?;
+            return Err(Error::Apply {
+                projector: projector.name().to_owned(),
+                position: expected + 1,
+                reason:
+                    "another process is running this projector; stop it before an offline rebuild"
+                        .into(),
+            });
+        }
+        projector.apply(&mut tx, events).await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }

@@ -548,7 +548,7 @@ async fn builds_and_rebuilds_the_same_rows(kind: Kind) {
     ];
     for projector in projectors {
         assert_eq!(
-            rebuild(&*store, &read_models, projector).await.unwrap(),
+            rebuild(&store, &read_models, projector).await.unwrap(),
             head
         );
     }
@@ -603,4 +603,64 @@ async fn sqlite_read_models_are_built_and_rebuilt_alike() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_read_models_are_built_and_rebuilt_alike() {
     builds_and_rebuilds_the_same_rows(Kind::Postgres).await;
+}
+
+/// A bulk load leaves PostgreSQL's planner with no statistics until
+/// autovacuum comes by; `statistics::refresh` analyzes the tables that
+/// changed, and only those.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_statistics_are_refreshed_after_a_bulk_load() {
+    let database = TestDatabase::new(Kind::Postgres).await.unwrap();
+    let _store = iam_eventstore::connect(database.url()).await.unwrap();
+    let read_models = ReadModels::connect(database.url()).await.unwrap();
+    let organization = Uuid::new_v4().to_string();
+    sqlx::query(
+        "INSERT INTO read_users (id, organization_id, user_name, user_name_key, email, given_name, \
+         family_name, state, roles, created_at, modified_at, revision, external_id) \
+         SELECT 'u' || n, $1, 'u' || n, 'u' || n, 'u' || n, 'G', 'F', 'Active', 'End User', 0, 0, 1, \
+                'hr-' || n FROM generate_series(1, 5000) AS n",
+    )
+    .bind(&organization)
+    .execute(read_models.pool())
+    .await
+    .unwrap();
+    // The server counts changed rows a moment after the commit.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let analyzed = loop {
+        let analyzed = iam_projections::statistics::refresh(&read_models)
+            .await
+            .unwrap();
+        if !analyzed.is_empty() || std::time::Instant::now() > deadline {
+            break analyzed;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(analyzed, ["read_users"]);
+    let analyzed_once: bool = sqlx::query_scalar(
+        "SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'read_users'",
+    )
+    .fetch_one(read_models.pool())
+    .await
+    .unwrap();
+    assert!(analyzed_once);
+    assert!(
+        iam_projections::statistics::refresh(&read_models)
+            .await
+            .unwrap()
+            .is_empty(),
+        "fresh statistics are left alone"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_statistics_need_no_refresh() {
+    let database = TestDatabase::new(Kind::Sqlite).await.unwrap();
+    let _store = iam_eventstore::connect(database.url()).await.unwrap();
+    let read_models = ReadModels::connect(database.url()).await.unwrap();
+    assert!(
+        iam_projections::statistics::refresh(&read_models)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

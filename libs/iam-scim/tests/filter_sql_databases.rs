@@ -134,7 +134,7 @@ async fn selected(database: Database, filter: &str) -> Vec<String> {
     query.fetch_all(&mut connection).await.unwrap()
 }
 
-const CASES: [(&str, &[&str]); 14] = [
+const CASES: [(&str, &[&str]); 17] = [
     (r#"userName eq "BJENSEN@example.com""#, &["1"]),
     (r#"userName ne "bjensen@example.com""#, &["2", "3", "4"]),
     (r#"emails co "EXAMPLE.COM""#, &["1", "3"]),
@@ -154,6 +154,19 @@ const CASES: [(&str, &[&str]); 14] = [
     ),
     (r#"emails[type eq "work" and value sw "JS"]"#, &["2"]),
     (r#"emails[type eq "home"]"#, &[]),
+    // Equalities joined by `or` are one list, still case-exact or not.
+    (
+        r#"externalId eq "00uA" or externalId eq "00UA" or externalId eq "nobody""#,
+        &["1"],
+    ),
+    (
+        r#"userName eq "BJENSEN@example.com" or (userName eq "nobody" or emails eq "JSmith@example.org")"#,
+        &["1", "2"],
+    ),
+    (
+        r#"emails eq "BJENSEN@example.com" or emails eq "JSMITH@EXAMPLE.ORG""#,
+        &["1", "2"],
+    ),
 ];
 
 async fn both_databases_select_what_the_filter_means(database: Database) {

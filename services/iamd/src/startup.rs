@@ -56,6 +56,9 @@ impl AppState {
     }
 }
 
+/// How often the read models' planner statistics are checked (PostgreSQL).
+const STATISTICS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A built application: listening, not yet serving.
 pub struct Application {
     port: u16,
@@ -97,6 +100,10 @@ impl Application {
                 "IAM_TOKEN_DAY_SECS shortens a token lifetime day: a test setting, not for production"
             );
         }
+        tokio::spawn(iam_projections::statistics::refresh_forever(
+            state.app.read_models.clone(),
+            STATISTICS_INTERVAL,
+        ));
         tokio::spawn(iam_app::token_expiry::sweep_forever(
             state.app.clone(),
             settings.token_sweep_interval,

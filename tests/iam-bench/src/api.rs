@@ -34,6 +34,12 @@ impl Credential {
     pub(crate) fn api_token(secret: &str) -> Self {
         Self(format!("Token {secret}").into())
     }
+
+    /// An API token's secret, as `iamctl` takes it in `IAM_TOKEN`; empty for
+    /// a session.
+    pub(crate) fn secret(&self) -> &str {
+        self.0.strip_prefix("Token ").unwrap_or_default()
+    }
 }
 
 /// A client of one iamd, with a pool of keep-alive connections.
@@ -309,6 +315,33 @@ impl Api {
                 users.len()
             ),
         }
+    }
+
+    /// Finds a user with SCIM 2.0 `filter=externalId eq "…"`; fails unless
+    /// there is exactly one.
+    pub(crate) async fn scim_find_external_id(
+        &self,
+        token: &Credential,
+        external_id: &str,
+    ) -> Result<()> {
+        let filter = format!("externalId eq \"{external_id}\"");
+        let response = self
+            .client
+            .get(format!("{}/scim/v2/Users", self.base))
+            .header("Authorization", &*token.0)
+            .query(&[("filter", filter.as_str())])
+            .send()
+            .await
+            .context("SCIM find user: request failed")?;
+        let body = expect(response, StatusCode::OK, "SCIM find user").await?;
+        let answer: serde_json::Value = parse(&body, "SCIM find user")?;
+        if answer["totalResults"] != 1 {
+            bail!(
+                "SCIM find user: {} users with externalId {external_id}, expected one",
+                answer["totalResults"]
+            );
+        }
+        Ok(())
     }
 
     /// Creates an API token for `user` in the caller's own organization and

@@ -6,11 +6,15 @@
 //! one markdown table (`--json` keeps every figure, `--baseline` compares
 //! with an earlier one).
 //!
+//! `iam-bench import` measures bulk provisioning instead (see `import`).
+//!
 //! This file reads the options and runs the phases in order; starting the
 //! service, the load loops, the API calls and the report each have their
-//! own module. It never looks inside the service's database.
+//! own module. It never looks inside the service's database, except to
+//! measure its size.
 
 mod api;
+mod import;
 mod load;
 mod population;
 mod report;
@@ -39,12 +43,15 @@ const SETTLE_LIMIT: Duration = Duration::from_secs(60);
 #[derive(Debug, Parser)]
 #[command(name = "iam-bench", version)]
 struct Args {
+    #[command(subcommand)]
+    scenario: Option<Scenario>,
     /// The iamd binary [default: `iamd` beside this executable].
-    #[arg(long)]
+    #[arg(long, global = true)]
     iamd: Option<PathBuf>,
-    /// An empty PostgreSQL database (`postgres://USER@HOST:PORT/DATABASE`)
-    /// [default: a fresh SQLite file in a temporary folder].
-    #[arg(long)]
+    /// An empty PostgreSQL database (`postgres://USER@HOST:PORT/DATABASE`),
+    /// or a new SQLite file (`sqlite://PATH`, kept afterwards) [default: a
+    /// fresh SQLite file in a temporary folder, removed afterwards].
+    #[arg(long, global = true)]
     database_url: Option<String>,
     /// The concurrent connections of the create and /healthz phases [default: 1,16,64].
     #[arg(long, value_delimiter = ',')]
@@ -73,11 +80,36 @@ struct Args {
     #[arg(long)]
     quick: bool,
     /// Writes every figure (medians and each run's) to this JSON file.
-    #[arg(long)]
+    #[arg(long, global = true)]
     json: Option<PathBuf>,
     /// Compares requests per second with this earlier `--json` file.
     #[arg(long)]
     baseline: Option<PathBuf>,
+}
+
+/// The benchmarks other than the default HTTP one.
+#[derive(Debug, clap::Subcommand)]
+enum Scenario {
+    /// Bulk provisioning: `iamctl import` of 100,000 users (1,000,000 with
+    /// --large) into a fresh iamd, the same file again, lookups among them,
+    /// then `iamctl projections rebuild`.
+    Import {
+        /// Import 1,000,000 users.
+        #[arg(long)]
+        large: bool,
+        /// Import this many users instead (overrides --large).
+        #[arg(long)]
+        users: Option<usize>,
+        /// The requests of each lookup phase [default: 2000].
+        #[arg(long = "lookups", default_value_t = 2000)]
+        reads: u64,
+        /// `iamctl import --batch-size` [default: iamctl's].
+        #[arg(long)]
+        batch_size: Option<usize>,
+        /// `iamctl import --concurrency` [default: iamctl's].
+        #[arg(long)]
+        concurrency: Option<usize>,
+    },
 }
 
 /// What the phases run with, once defaults and `--quick` are applied.
@@ -159,9 +191,7 @@ fn run(args: &Args) -> Result<bool> {
         .transpose()?;
     let iamd = match &args.iamd {
         Some(path) => path.clone(),
-        None => std::env::current_exe()
-            .context("cannot locate this executable")?
-            .with_file_name("iamd"),
+        None => beside_this_executable("iamd")?,
     };
     ensure!(
         iamd.exists(),
@@ -175,6 +205,35 @@ fn run(args: &Args) -> Result<bool> {
     let server = Server::start(&iamd, args.database_url.as_deref())?;
     eprintln!("iamd listens on {} ({backend})", server.address());
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    if let Some(Scenario::Import {
+        large,
+        users,
+        reads,
+        batch_size,
+        concurrency,
+    }) = &args.scenario
+    {
+        let iamctl = iamd.with_file_name("iamctl");
+        ensure!(
+            iamctl.exists(),
+            "{} does not exist: build it (cargo build --release -p iamctl)",
+            iamctl.display()
+        );
+        let settings = import::ImportSettings {
+            users: users.unwrap_or(if *large { 1_000_000 } else { 100_000 }),
+            reads: *reads,
+            batch_size: *batch_size,
+            concurrency: *concurrency,
+        };
+        ensure!(settings.users > 0, "--users: expected at least 1");
+        ensure!(settings.reads > 0, "--lookups: expected at least 1");
+        let report = runtime.block_on(import::bench(server, &iamctl, backend, &settings))?;
+        print!("{}", report.markdown());
+        if let Some(path) = &args.json {
+            report.write_json(path)?;
+        }
+        return Ok(!report.failed());
+    }
     let report = runtime.block_on(bench(&server, &settings, backend))?;
     print!("{}", report.markdown(baseline.as_ref()));
     if let Some(path) = &args.json {
@@ -195,6 +254,13 @@ fn run(args: &Args) -> Result<bool> {
         eprintln!("  {line}");
     }
     Ok(false)
+}
+
+/// `name` in the folder of this executable (where cargo builds the workspace's binaries).
+fn beside_this_executable(name: &str) -> Result<PathBuf> {
+    Ok(std::env::current_exe()
+        .context("cannot locate this executable")?
+        .with_file_name(name))
 }
 
 /// What every phase's requests need: the client, the credentials, the

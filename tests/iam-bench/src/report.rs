@@ -212,7 +212,7 @@ impl Figures {
 
 impl Machine {
     /// The machine this process runs on.
-    fn this_one() -> Self {
+    pub(crate) fn this_one() -> Self {
         let cpus = std::thread::available_parallelism().map_or(0, usize::from);
         let model = std::fs::read_to_string("/proc/cpuinfo")
             .ok()

@@ -31,6 +31,7 @@ pub(crate) struct Server {
     process: Child,
     /// `http://127.0.0.1:PORT`.
     address: String,
+    database_url: String,
     log: Log,
     stderr_reader: Option<JoinHandle<()>>,
     ticks_per_second: u64,
@@ -103,6 +104,7 @@ impl Server {
         let mut server = Server {
             process,
             address: String::new(),
+            database_url,
             log: log.clone(),
             stderr_reader: stderr.map(|stderr| drain(stderr, log.clone(), None)),
             ticks_per_second,
@@ -164,6 +166,27 @@ impl Server {
         &self.address
     }
 
+    /// The database it runs on.
+    pub(crate) fn database_url(&self) -> &str {
+        &self.database_url
+    }
+
+    /// Kills the process and hands over the temporary SQLite folder, if any,
+    /// so that the database outlives the service (for an offline rebuild).
+    pub(crate) fn stop_keeping_data(mut self) -> Option<tempfile::TempDir> {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+        self._data.take()
+    }
+
+    /// Its resident memory now, and at its peak so far.
+    pub(crate) fn memory(&self) -> Result<Memory> {
+        let path = format!("/proc/{}/status", self.process.id());
+        let status =
+            std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+        memory_of(&status).with_context(|| format!("no VmRSS and VmHWM in {path}"))
+    }
+
     /// The last lines `iamd` wrote, to explain failed requests.
     pub(crate) fn log_tail(&self) -> Vec<String> {
         self.log.tail()
@@ -178,6 +201,27 @@ impl Server {
             ticks as f64 / self.ticks_per_second as f64,
         ))
     }
+}
+
+/// A process's resident memory, in KiB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Memory {
+    pub(crate) resident_kib: u64,
+    pub(crate) peak_kib: u64,
+}
+
+/// `VmRSS` and `VmHWM` of a `/proc/PID/status` text (`VmHWM:   123456 kB`).
+fn memory_of(status: &str) -> Option<Memory> {
+    let field = |name: &str| {
+        status.lines().find_map(|line| {
+            let value = line.strip_prefix(name)?.strip_prefix(':')?;
+            value.trim().strip_suffix("kB")?.trim().parse().ok()
+        })
+    };
+    Some(Memory {
+        resident_kib: field("VmRSS")?,
+        peak_kib: field("VmHWM")?,
+    })
 }
 
 /// Reads `stream` line by line into `log`; sends the address to `found`
@@ -263,6 +307,19 @@ mod tests {
     fn cpu_ticks_refuses_a_truncated_line() {
         assert!(cpu_ticks("7 (iamd) R 1 7").is_err());
         assert!(cpu_ticks("no name at all").is_err());
+    }
+
+    #[test]
+    fn memory_is_read_from_proc_status() {
+        let status = "Name:\tiamd\nVmPeak:\t 900000 kB\nVmHWM:\t  180224 kB\nVmRSS:\t  150000 kB\n";
+        assert_eq!(
+            memory_of(status),
+            Some(Memory {
+                resident_kib: 150_000,
+                peak_kib: 180_224
+            })
+        );
+        assert_eq!(memory_of("Name:\tiamd\n"), None);
     }
 
     #[test]
