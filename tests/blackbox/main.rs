@@ -7,6 +7,7 @@
 #[macro_use]
 mod support;
 
+mod audit;
 mod import;
 mod login;
 mod organizations;

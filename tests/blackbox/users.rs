@@ -5,7 +5,7 @@ use iam_test_databases::Kind;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{VCA_JSON, error_of, spawn_app, user_body};
+use crate::support::{VCA_JSON, error_of, spawn_app, spawn_app_with, user_body};
 
 both_backends!(
     the_documented_example_is_answered_with_every_documented_field,
@@ -22,6 +22,7 @@ both_backends!(
     bad_input_is_refused_in_the_dialects_error_format_and_writes_nothing,
     a_user_as_it_was_at_a_past_moment_is_answered_with_as_of,
     every_event_records_who_did_it_where_and_in_which_request,
+    x_forwarded_for_is_believed_only_from_a_trusted_proxy,
 );
 
 async fn the_documented_example_is_answered_with_every_documented_field(kind: Kind) {
@@ -560,6 +561,8 @@ fn chrono_now() -> String {
 }
 
 async fn every_event_records_who_did_it_where_and_in_which_request(kind: Kind) {
+    // The peer is 127.0.0.1, which is not a trusted proxy here: the
+    // X-Forwarded-For a client sends is not believed.
     let app = spawn_app(kind).await;
     let admin = app.admin().await;
     let tenant = app.create_tenant(&admin, "Acme", true).await;
@@ -568,15 +571,21 @@ async fn every_event_records_who_did_it_where_and_in_which_request(kind: Kind) {
     let response = app
         .request(Method::POST, "/api/iam/Users", &admin, Some(&tenant))
         .header("X-Request-Id", "req-42")
+        .header("User-Agent", "audit-test/1.0")
+        .header("X-Forwarded-For", "203.0.113.9")
         .json(&body)
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 201);
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(
-        response.headers()["x-request-id"],
-        "req-42",
-        "a given request id is echoed"
+        request_id.len(),
+        36,
+        "the server's own id answers, never the client's instead: {request_id}"
     );
     let created: Value = response.json().await.unwrap();
     let generated = app
@@ -603,11 +612,57 @@ async fn every_event_records_who_did_it_where_and_in_which_request(kind: Kind) {
         format!("user-{}", created["id"].as_str().unwrap())
     );
     let metadata = &user_created.metadata;
-    assert_eq!(metadata["requestId"], "req-42");
+    assert_eq!(metadata["requestId"], request_id.as_str());
+    assert_eq!(metadata["clientRequestId"], "req-42");
     assert_eq!(metadata["actor"], admin_user["id"]);
+    assert_eq!(metadata["actorUserName"], admin_user["userName"]);
     assert_eq!(metadata["actorOrganization"], admin_user["companyId"]);
     assert_eq!(metadata["organization"], tenant.as_str());
+    assert_eq!(metadata["authentication"], json!({"method": "session"}));
+    assert_eq!(metadata["sourceAddress"], "127.0.0.1");
+    assert_eq!(metadata["userAgent"], "audit-test/1.0");
     assert!(metadata.as_object().unwrap().contains_key("traceId"));
+
+    // With an API token, the metadata names the token.
+    let admin_id = admin_user["id"].as_str().unwrap();
+    let token: Value = app
+        .create_token(&admin, admin_id, 1)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token_id = token["id"].as_str().unwrap();
+    let secret: Value = app
+        .download_token(&admin, admin_id, token_id)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let created = app
+        .client
+        .post(app.url("/api/iam/Users"))
+        .header(
+            "Authorization",
+            format!("Token {}", secret["token"].as_str().unwrap()),
+        )
+        .header("Accept", VCA_JSON)
+        .json(&user_body(
+            "tok@example.com",
+            &["Provider Business Specialist"],
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let log = store.read_all(1, 1000).await.unwrap();
+    let by_token = log
+        .iter()
+        .find(|e| e.event_type == "UserCreated" && e.data["userName"] == "tok@example.com")
+        .expect("the creation is in the log");
+    assert_eq!(
+        by_token.metadata["authentication"],
+        json!({"method": "apiToken", "tokenId": token_id})
+    );
     let everything = serde_json::to_string(
         &log.iter()
             .map(|e| (&e.data, &e.metadata))
@@ -801,4 +856,34 @@ async fn organizations_and_tokens_honour_idempotency_keys(kind: Kind) {
     assert_eq!(status, 422);
     let tokens = app.get_json(&path, &admin, None).await;
     assert_eq!(tokens["tokens"].as_array().unwrap().len(), 1, "{tokens}");
+}
+
+async fn x_forwarded_for_is_believed_only_from_a_trusted_proxy(kind: Kind) {
+    // The test client plays the proxy at 127.0.0.1.
+    let app = spawn_app_with(kind, &[("IAM_TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1")]).await;
+    let admin = app.admin().await;
+    let tenant = app.create_tenant(&admin, "Acme", true).await;
+    for (forwarded, expected, email) in [
+        // The nearest address that is not a trusted proxy is the client.
+        ("198.51.100.7, 203.0.113.9", "203.0.113.9", "a@example.com"),
+        ("203.0.113.9, 10.1.2.3", "203.0.113.9", "b@example.com"),
+        // Nonsense is not an address: the peer is.
+        ("not an address", "127.0.0.1", "c@example.com"),
+    ] {
+        let response = app
+            .request(Method::POST, "/api/iam/Users", &admin, Some(&tenant))
+            .header("X-Forwarded-For", forwarded)
+            .json(&user_body(email, &["End User"]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        let store = iam_eventstore::connect(app.database_url()).await.unwrap();
+        let log = store.read_all(1, 1000).await.unwrap();
+        let created = log
+            .iter()
+            .find(|e| e.event_type == "UserCreated" && e.data["userName"] == email)
+            .expect("the creation is in the log");
+        assert_eq!(created.metadata["sourceAddress"], expected, "{forwarded}");
+    }
 }

@@ -31,6 +31,8 @@ pub struct Caller {
     /// resource outside the token's organization is refused with
     /// [`TOKEN_NOT_SCOPED`]).
     pub via_token: bool,
+    /// The id of that API token.
+    pub token_id: Option<String>,
 }
 
 impl Caller {
@@ -111,6 +113,7 @@ pub async fn authenticate(
                 Resolved {
                     user,
                     token_scope: None,
+                    token_id: None,
                 }
             } else {
                 return Err(AppError::unauthorized(
@@ -122,7 +125,11 @@ pub async fn authenticate(
             resolved
         }
     };
-    let Resolved { user, token_scope } = resolved;
+    let Resolved {
+        user,
+        token_scope,
+        token_id,
+    } = resolved;
     if user.state != "Active" {
         return Err(AppError::unauthorized(
             "The user is inactive; an administrator can activate it again.",
@@ -168,6 +175,7 @@ pub async fn authenticate(
             user,
             effective,
             via_token: true,
+            token_id,
         });
     }
     let effective = match tenant_context {
@@ -194,6 +202,7 @@ pub async fn authenticate(
         user,
         effective,
         via_token: false,
+        token_id: None,
     })
 }
 
@@ -227,5 +236,6 @@ async fn api_token_holder(
     Ok(Resolved {
         user: holder.user,
         token_scope: Some(holder.organization_id),
+        token_id: Some(holder.token_id),
     })
 }

@@ -11,7 +11,7 @@ use iam_domain::user::{NewUser, UserCommand};
 use iam_domain::{OrgId, OrgKind, UserId};
 use iam_eventstore::Claim;
 
-use crate::commands::{Cause, create_user, run_org_command};
+use crate::commands::{Authentication, Cause, create_user, run_org_command};
 use crate::{App, AppError, Options, Refusal, credentials};
 
 /// The provider and administrator a start with an empty store creates.
@@ -82,6 +82,7 @@ pub async fn run(state: &App, settings: &Bootstrap) -> anyhow::Result<Outcome> {
         return Ok(Outcome::AlreadyDone);
     }
     let cause = Cause {
+        authentication: Some(Authentication::Bootstrap),
         request_id: Some("bootstrap".into()),
         ..Cause::default()
     };

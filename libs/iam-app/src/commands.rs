@@ -23,29 +23,82 @@ pub const USER_NAME_CLAIM: &str = "userName";
 /// The attachment key of a password hash, for the credentials hook.
 pub const PASSWORD_HASH: &str = "passwordHash";
 
-/// Who caused a change, recorded in the metadata of its events.
+/// Who caused a change, recorded in the metadata of its events: what an
+/// audit shows beside the change. Never a password, a token secret or a
+/// session token.
 #[derive(Debug, Clone, Default)]
 pub struct Cause {
     /// The acting user (none at bootstrap).
     pub actor: Option<String>,
+    /// Its `userName` at the time.
+    pub actor_user_name: Option<String>,
     /// The acting user's home organization.
     pub actor_organization: Option<String>,
-    /// The organization the request worked on.
+    /// The organization the request worked on (the tenant-context one where
+    /// it applies).
     pub organization: Option<String>,
-    /// The request id.
+    /// How the actor authenticated.
+    pub authentication: Option<Authentication>,
+    /// The server's own id of the request.
     pub request_id: Option<String>,
+    /// The `X-Request-Id` the client sent, if any, beside the server's.
+    pub client_request_id: Option<String>,
     /// The trace id, when traces are exported.
     pub trace_id: Option<String>,
+    /// The client's address: the peer's, or what a trusted proxy forwarded.
+    pub source_address: Option<String>,
+    /// The client's `User-Agent`.
+    pub user_agent: Option<String>,
+}
+
+/// How the actor of a change authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Authentication {
+    /// A login session.
+    Session,
+    /// A user name and password (a login).
+    Password,
+    /// An API token, on the identity API.
+    ApiToken(String),
+    /// An API token, on SCIM 2.0 (an identity provider).
+    ScimToken(String),
+    /// The first start, which has no actor.
+    Bootstrap,
+    /// The service itself (the token sweep).
+    Service,
+}
+
+impl Authentication {
+    /// `{"method", "tokenId"}` as the metadata records it.
+    pub fn to_json(&self) -> Value {
+        let (method, token) = match self {
+            Authentication::Session => ("session", None),
+            Authentication::ApiToken(token) => ("apiToken", Some(token)),
+            Authentication::ScimToken(token) => ("scimToken", Some(token)),
+            Authentication::Password => ("password", None),
+            Authentication::Bootstrap => ("bootstrap", None),
+            Authentication::Service => ("service", None),
+        };
+        match token {
+            Some(token) => json!({ "method": method, "tokenId": token }),
+            None => json!({ "method": method }),
+        }
+    }
 }
 
 impl Cause {
     fn metadata(&self) -> Value {
         json!({
             "actor": self.actor,
+            "actorUserName": self.actor_user_name,
             "actorOrganization": self.actor_organization,
             "organization": self.organization,
+            "authentication": self.authentication.as_ref().map(Authentication::to_json),
             "requestId": self.request_id,
+            "clientRequestId": self.client_request_id,
             "traceId": self.trace_id,
+            "sourceAddress": self.source_address,
+            "userAgent": self.user_agent,
         })
     }
 }
@@ -424,6 +477,22 @@ pub async fn run_org_command(
 /// The append of `events` to `stream`, expected at `revision` (no stream
 /// when `None`), each with the cause as its metadata; a create names its
 /// events as `creation` says.
+/// Records a login attempt on its organization's login stream, durably:
+/// a login the audit cannot show does not happen.
+pub async fn record_login(
+    state: &App,
+    event: &iam_domain::login::LoginEvent,
+    cause: &Cause,
+) -> Result<(), AppError> {
+    let data = event_data(event, event.event_type(), cause, uuid::Uuid::new_v4(), None)?;
+    let stream = iam_domain::login::stream(event.organization());
+    state
+        .store
+        .submit(Append::new(stream, ExpectedRevision::Any, vec![data]))
+        .await?;
+    Ok(())
+}
+
 pub(crate) fn append_of<E: Serialize>(
     stream: String,
     revision: Option<u64>,

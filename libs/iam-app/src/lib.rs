@@ -24,7 +24,7 @@ use std::time::Duration;
 use anyhow::Context;
 use iam_eventstore::{Backend, EventStore};
 use iam_projections::read_models::{
-    GroupsProjector, OrganizationsProjector, TokensProjector, UsersProjector,
+    AuditProjector, GroupsProjector, OrganizationsProjector, TokensProjector, UsersProjector,
 };
 use iam_projections::{InlineProjections, ProjectorStatus, ReadModels, Runner, RunnerHandle};
 
@@ -84,7 +84,9 @@ impl App {
             }))
             .await
             .context("bringing the read models up to date with the log")?;
+        // The audit index follows the log on its own: appends never wait for it.
         let projections = Runner::new(store.clone(), read_models.clone())
+            .with(AuditProjector)
             .start()
             .await
             .context("starting the projectors")?;

@@ -22,6 +22,7 @@ const MAX_ENTRIES: usize = 100_000;
 pub(crate) struct Resolved {
     pub(crate) user: UserRow,
     pub(crate) token_scope: Option<String>,
+    pub(crate) token_id: Option<String>,
 }
 
 /// Credentials resolved in the last half second.

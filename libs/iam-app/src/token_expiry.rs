@@ -15,7 +15,7 @@ use iam_domain::{TokenId, UserId};
 use iam_projections::read_models::TokenRef;
 
 use crate::App;
-use crate::commands::{Cause, load_user, run_token_command};
+use crate::commands::{Authentication, Cause, load_user, run_token_command};
 
 const BATCH: i64 = 500;
 
@@ -94,6 +94,7 @@ async fn record(state: &App, token: &TokenRef, command: TokenCommand) -> usize {
     };
     let cause = Cause {
         organization: Some(token.organization_id.clone()),
+        authentication: Some(Authentication::Service),
         request_id: Some("token-sweep".into()),
         ..Cause::default()
     };

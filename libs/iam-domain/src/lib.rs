@@ -10,6 +10,7 @@
 mod error;
 pub mod group;
 mod ids;
+pub mod login;
 mod names;
 pub mod organization;
 pub mod policy;

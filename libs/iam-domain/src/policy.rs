@@ -136,6 +136,31 @@ pub fn may_manage_users(
     }
 }
 
+/// Whether `actor` may read the audit of `organization` (the effective
+/// organization): Account and Read-Only Administrators their own tenant's;
+/// Provider Administrators, Provider Account Administrators and Provider
+/// Business Specialists the provider's and, from inside one, a tenant's.
+pub fn may_audit(actor: &Actor, organization: &Organization) -> Result<(), Denied> {
+    may_act_in(actor, organization)?;
+    let allowed = match actor.home_kind {
+        OrgKind::Provider => {
+            actor.is_provider_manager() || actor.holds(Role::ProviderBusinessSpecialist)
+        }
+        OrgKind::Tenant => {
+            actor.holds(Role::AccountAdministrator) || actor.holds(Role::ReadOnlyAdministrator)
+        }
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(Denied(
+            "You are not allowed to read the audit: it is for Account and Read-Only Administrators, \
+             and for provider administrators and Provider Business Specialists."
+                .into(),
+        ))
+    }
+}
+
 /// Whether `actor` may create tenant organizations or add members to them.
 pub fn may_manage_organizations(actor: &Actor) -> Result<(), Denied> {
     if actor.home_kind == OrgKind::Provider && actor.holds(Role::ProviderAdministrator) {

@@ -24,6 +24,9 @@ pub struct Settings {
     pub token_day: Duration,
     /// How often expired tokens are recorded as such (`IAM_TOKEN_SWEEP_SECS`).
     pub token_sweep_interval: Duration,
+    /// The proxies whose `X-Forwarded-For` is believed
+    /// (`IAM_TRUSTED_PROXIES`: addresses or CIDR ranges, comma-separated).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 pub use iam_app::bootstrap::{Bootstrap, Secret};
@@ -101,8 +104,31 @@ impl Settings {
                 positive("IAM_TOKEN_SWEEP_SECS", get("IAM_TOKEN_SWEEP_SECS")?, 60)?,
                 DAY_SECS,
             )?),
+            trusted_proxies: trusted_proxies(get("IAM_TRUSTED_PROXIES")?)?,
         })
     }
+}
+
+/// `IAM_TRUSTED_PROXIES`: addresses (one host each) or CIDR ranges.
+fn trusted_proxies(value: Option<String>) -> Result<Vec<ipnet::IpNet>, SettingsError> {
+    let Some(value) = value else {
+        return Ok(Vec::new());
+    };
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            item.parse::<ipnet::IpNet>()
+                .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| SettingsError::Invalid {
+                    variable: "IAM_TRUSTED_PROXIES",
+                    reason: format!(
+                        "`{item}` is neither an address nor a CIDR range (e.g. 10.0.0.0/8, 192.0.2.7)"
+                    ),
+                })
+        })
+        .collect()
 }
 
 fn bootstrap(
@@ -179,6 +205,23 @@ mod tests {
         assert_eq!(settings.database_url, "sqlite://data/iam.db");
         assert_eq!(settings.session_ttl, Duration::from_secs(900));
         assert_eq!(settings.otlp_endpoint, None);
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_ranges_and_nothing_else() {
+        assert!(settings(&[]).unwrap().trusted_proxies.is_empty());
+        let proxies = settings(&[("IAM_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7,,::1")])
+            .unwrap()
+            .trusted_proxies;
+        let shown: Vec<String> = proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["10.0.0.0/8", "192.0.2.7/32", "::1/128"]);
+        let error = settings(&[("IAM_TRUSTED_PROXIES", "10.0.0.0/8, proxy.local")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("IAM_TRUSTED_PROXIES is invalid: `proxy.local`"),
+            "{error}"
+        );
     }
 
     #[test]

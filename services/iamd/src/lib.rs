@@ -11,7 +11,7 @@ mod error;
 mod negotiation;
 mod openapi;
 pub mod prometheus;
-mod request_id;
+mod request_context;
 mod routes;
 pub mod startup;
 pub mod telemetry;

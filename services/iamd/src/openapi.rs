@@ -8,7 +8,9 @@ use utoipa::openapi::security::{
 use utoipa::openapi::{Object, RefOr, Required, Type};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{health, login, organizations, role_queries, roles, scim, tokens, users};
+use crate::routes::{
+    audit, health, login, organizations, role_queries, roles, scim, tokens, users,
+};
 
 /// The service's OpenAPI document.
 #[derive(Debug, OpenApi)]
@@ -19,6 +21,7 @@ use crate::routes::{health, login, organizations, role_queries, roles, scim, tok
         users::create::create,
         users::list::list,
         users::get::get,
+        users::history::history,
         users::replace::replace,
         users::delete::delete,
         organizations::list,
@@ -32,6 +35,7 @@ use crate::routes::{health, login, organizations, role_queries, roles, scim, tok
         tokens::download,
         tokens::revoke,
         tokens::query,
+        audit::query,
         scim::discovery::config,
         scim::discovery::all_resource_types,
         scim::discovery::resource_type,

@@ -13,7 +13,9 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tracing_actix_web::TracingLogger;
 
 use crate::configuration::Settings;
-use crate::routes::{health, login, organizations, role_queries, roles, scim, tokens, users};
+use crate::routes::{
+    audit, health, login, organizations, role_queries, roles, scim, tokens, users,
+};
 
 /// What every request handler can reach: the application layer, and what
 /// only the HTTP service needs beside it. It dereferences to the
@@ -27,6 +29,8 @@ pub struct AppState {
     pub prometheus: PrometheusHandle,
     /// The readiness bound on projection lag.
     pub ready_max_lag: u64,
+    /// The proxies whose `X-Forwarded-For` is believed (`IAM_TRUSTED_PROXIES`).
+    pub trusted_proxies: Arc<[ipnet::IpNet]>,
 }
 
 impl Deref for AppState {
@@ -52,6 +56,7 @@ impl AppState {
             app: Arc::new(app),
             prometheus,
             ready_max_lag: settings.ready_max_lag,
+            trusted_proxies: settings.trusted_proxies.clone().into(),
         }))
     }
 }
@@ -119,7 +124,7 @@ impl Application {
                 .wrap(from_fn(crate::negotiation::require_supported_version))
                 .wrap(from_fn(crate::prometheus::record_request))
                 .wrap(TracingLogger::default())
-                .wrap(from_fn(crate::request_id::assign))
+                .wrap(from_fn(crate::request_context::assign))
                 .app_data(state.clone())
                 .app_data(crate::negotiation::json_config())
                 .app_data(web::PayloadConfig::new(crate::negotiation::MAX_BODY_BYTES))
@@ -130,6 +135,7 @@ impl Application {
                 .service(users::create::create)
                 .service(users::list::list)
                 .service(users::get::get)
+                .service(users::history::history)
                 .service(users::replace::replace)
                 .service(users::delete::delete)
                 .service(organizations::list)
@@ -143,6 +149,7 @@ impl Application {
                 .service(tokens::download)
                 .service(tokens::revoke)
                 .service(tokens::query)
+                .service(audit::query)
                 .service(scim::discovery::config)
                 .service(scim::discovery::all_resource_types)
                 .service(scim::discovery::resource_type)

@@ -2,6 +2,7 @@
 //! the queries answered from its tables beside it. Each projector owns its
 //! tables alone.
 
+mod audit;
 mod groups;
 mod organizations;
 mod tokens;
@@ -11,6 +12,7 @@ use iam_eventstore::RecordedEvent;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+pub use audit::{AuditFilter, AuditProjector, AuditRow, fold};
 pub use groups::{GroupRow, GroupsProjector, QueryValue};
 pub use organizations::{OrganizationRow, OrganizationsProjector, kind_name};
 pub use tokens::{TokenRef, TokenRow, TokensProjector};
@@ -105,9 +107,10 @@ fn millis(at: chrono::DateTime<chrono::Utc>) -> i64 {
 }
 
 /// Every projector of the service's read models, in the order they run.
-pub const ALL: [&dyn Projector; 4] = [
+pub const ALL: [&dyn Projector; 5] = [
     &OrganizationsProjector,
     &UsersProjector,
     &TokensProjector,
     &GroupsProjector,
+    &AuditProjector,
 ];

@@ -310,6 +310,8 @@ static USER_COLUMNS_OF_U: LazyLock<String> = LazyLock::new(|| {
 pub struct TokenHolder {
     /// The token's user.
     pub user: UserRow,
+    /// The token's id.
+    pub token_id: String,
     /// The organization the token is scoped to.
     pub organization_id: String,
     /// `Pending`, `Enabled`, `Revoked` or `Expired`.
@@ -379,7 +381,7 @@ impl crate::ReadModels {
     /// its user, in one indexed read (the token joined with its user).
     pub async fn user_of_token(&self, secret_hash: &str, now: i64) -> Result<Option<TokenHolder>> {
         let sql = format!(
-            "SELECT {}, t.organization_id AS token_organization_id, t.secret_hash, \
+            "SELECT {}, t.id AS token_id, t.organization_id AS token_organization_id, t.secret_hash, \
                CASE WHEN t.expires_at <= $1 THEN 'Expired' ELSE t.status END AS token_status \
              FROM read_tokens t JOIN read_users u ON u.id = t.user_id WHERE t.secret_hash = $2",
             &*USER_COLUMNS_OF_U
@@ -393,6 +395,7 @@ impl crate::ReadModels {
             .map(|row| {
                 Ok(TokenHolder {
                     user: user_row(row)?,
+                    token_id: row.try_get("token_id")?,
                     organization_id: row.try_get("token_organization_id")?,
                     status: row.try_get("token_status")?,
                     secret_hash: row.try_get("secret_hash")?,

@@ -9,8 +9,12 @@ use serde_json::json;
 
 use crate::error::ApiError;
 use crate::negotiation::vca_json;
+use crate::request_context::RequestContext;
 use crate::startup::AppState;
+use iam_app::commands::{Authentication, Cause, record_login};
 use iam_app::credentials;
+use iam_domain::login::{LoginEvent, LoginFailure};
+use iam_domain::{OrgId, UserId};
 
 /// The one answer for every failed login, so that it does not tell whether
 /// the user exists.
@@ -33,6 +37,7 @@ const REFUSED: &str = "The user name or password is incorrect, or the user is in
 pub(crate) async fn login(
     state: web::Data<AppState>,
     http: HttpRequest,
+    context: RequestContext,
 ) -> Result<HttpResponse, ApiError> {
     let Some(authorization) = http.headers().get(header::AUTHORIZATION) else {
         return Err(ApiError::forbidden(
@@ -54,9 +59,79 @@ pub(crate) async fn login(
     };
     // Verify even for an unknown user (against a decoy), so that both take as long.
     let verified = credentials::verify_password(password, hash).await;
-    let user = match user {
-        Some(user) if verified && user.state == "Active" => user,
-        _ => return Err(ApiError::unauthorized(REFUSED)),
+    let at = chrono::Utc::now();
+    // Every attempt is audited in the organization of the user it names; an
+    // unknown name in the provider's. The caller hears one answer for all.
+    let (event, accepted) = match &user {
+        None => {
+            let provider = state.read_models.provider().await?;
+            let organization = provider
+                .as_ref()
+                .and_then(|row| OrgId::parse(&row.id))
+                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no provider organization")))?;
+            let event = LoginEvent::LoginFailed {
+                user: None,
+                organization,
+                user_name: user_name.clone(),
+                reason: LoginFailure::UnknownUser,
+                at,
+            };
+            (event, None)
+        }
+        Some(row) => {
+            let id = UserId::parse(&row.id);
+            let organization = OrgId::parse(&row.organization_id);
+            let (Some(id), Some(organization)) = (id, organization) else {
+                return Err(ApiError::internal(anyhow::anyhow!(
+                    "user {} is unreadable",
+                    row.id
+                )));
+            };
+            let failure = if !verified {
+                Some(LoginFailure::WrongPassword)
+            } else if row.state != "Active" {
+                Some(LoginFailure::Inactive)
+            } else {
+                None
+            };
+            match failure {
+                Some(reason) => (
+                    LoginEvent::LoginFailed {
+                        user: Some(id),
+                        organization,
+                        user_name: row.user_name.clone(),
+                        reason,
+                        at,
+                    },
+                    None,
+                ),
+                None => (
+                    LoginEvent::LoginSucceeded {
+                        user: id,
+                        organization,
+                        user_name: row.user_name.clone(),
+                        at,
+                    },
+                    Some(row),
+                ),
+            }
+        }
+    };
+    let cause = Cause {
+        actor: accepted.map(|row| row.id.clone()),
+        actor_user_name: accepted.map(|row| row.user_name.clone()),
+        actor_organization: accepted.map(|row| row.organization_id.clone()),
+        organization: Some(event.organization().to_string()),
+        authentication: Some(Authentication::Password),
+        request_id: Some(context.id.clone()),
+        client_request_id: context.client_id.clone(),
+        trace_id: crate::telemetry::current_trace_id(),
+        source_address: context.source_address.clone(),
+        user_agent: context.user_agent.clone(),
+    };
+    record_login(&state.app, &event, &cause).await?;
+    let Some(user) = accepted else {
+        return Err(ApiError::unauthorized(REFUSED));
     };
     let token = credentials::open_session(&state.read_models, &user.id, state.session_ttl)
         .await

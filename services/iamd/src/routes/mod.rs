@@ -1,5 +1,6 @@
 //! HTTP routes, one module per resource.
 
+pub(crate) mod audit;
 pub(crate) mod health;
 pub(crate) mod login;
 pub(crate) mod organizations;

@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::negotiation::vca_json;
-use crate::request_id::RequestId;
+use crate::request_context::RequestContext;
 use crate::routes::users::cause;
 use crate::startup::AppState;
 use iam_app::idempotency::Creation;
@@ -76,7 +76,7 @@ pub(crate) struct NewTenant {
 pub(crate) async fn create(
     state: web::Data<AppState>,
     caller: Caller,
-    request_id: RequestId,
+    context: RequestContext,
     http: HttpRequest,
     body: web::Json<NewTenant>,
 ) -> Result<HttpResponse, ApiError> {
@@ -107,7 +107,7 @@ pub(crate) async fn create(
             &state,
             id,
             command,
-            &cause(&caller, &request_id),
+            &cause(&caller, &context),
             Vec::new(),
             Some(&creation),
         )
@@ -156,7 +156,7 @@ pub(crate) struct NewMember {
 pub(crate) async fn add_member(
     state: web::Data<AppState>,
     caller: Caller,
-    request_id: RequestId,
+    context: RequestContext,
     path: web::Path<String>,
     body: web::Json<NewMember>,
 ) -> Result<HttpResponse, ApiError> {
@@ -206,7 +206,7 @@ pub(crate) async fn add_member(
         &state,
         org_id,
         command,
-        &cause(&caller, &request_id),
+        &cause(&caller, &context),
         Vec::new(),
         None,
     )

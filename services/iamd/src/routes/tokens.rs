@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::negotiation::vca_json;
-use crate::request_id::RequestId;
+use crate::request_context::RequestContext;
 use crate::routes::paging::PageQuery;
 use crate::routes::users::cause;
 use crate::startup::AppState;
@@ -125,7 +125,7 @@ pub(crate) struct NewToken {
 pub(crate) async fn create(
     state: web::Data<AppState>,
     caller: Caller,
-    request_id: RequestId,
+    context: RequestContext,
     http: HttpRequest,
     path: web::Path<String>,
     body: web::Json<NewToken>,
@@ -169,7 +169,7 @@ pub(crate) async fn create(
             &state,
             id,
             command,
-            &cause(&caller, &request_id),
+            &cause(&caller, &context),
             Some(&creation),
         )
         .await;
@@ -240,7 +240,7 @@ pub(crate) async fn list_of_user(
 pub(crate) async fn download(
     state: web::Data<AppState>,
     caller: Caller,
-    request_id: RequestId,
+    context: RequestContext,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (user_id, token_id) = path.into_inner();
@@ -254,7 +254,7 @@ pub(crate) async fn download(
         secret_hash: sha256_hex(&secret),
         at: chrono::Utc::now(),
     };
-    run_token_command(&state, id, command, &cause(&caller, &request_id), None).await?;
+    run_token_command(&state, id, command, &cause(&caller, &context), None).await?;
     let mut response = vca_json(StatusCode::OK, &json!({ "token": secret }));
     response
         .headers_mut()
@@ -272,7 +272,7 @@ pub(crate) async fn download(
 pub(crate) async fn revoke(
     state: web::Data<AppState>,
     caller: Caller,
-    request_id: RequestId,
+    context: RequestContext,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (user_id, token_id) = path.into_inner();
@@ -284,7 +284,7 @@ pub(crate) async fn revoke(
         TokenCommand::Revoke {
             at: chrono::Utc::now(),
         },
-        &cause(&caller, &request_id),
+        &cause(&caller, &context),
         None,
     )
     .await?;

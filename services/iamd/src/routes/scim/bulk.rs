@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use super::{
     Precondition, ScimApiError, ScimCaller, Version, base_url, groups, json_body, scim_json, users,
 };
-use crate::request_id::RequestId;
+use crate::request_context::RequestContext;
 use crate::startup::AppState;
 
 /// How many operations of a wave run at once (each may hash a password).
@@ -186,7 +186,7 @@ fn resolve_path(path: &str, ids: &HashMap<String, String>) -> String {
 pub(crate) async fn bulk(
     state: web::Data<AppState>,
     caller: ScimCaller,
-    request_id: RequestId,
+    context: RequestContext,
     http: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ScimApiError> {
@@ -300,9 +300,9 @@ pub(crate) async fn bulk(
                     .as_ref()
                     .zip(operation.bulk_id.as_ref())
                     .map(|(k, b)| format!("{k}/{b}"));
-                let (state, caller, request_id, base) = (&state, &caller, &request_id, &base);
+                let (state, caller, context, base) = (&state, &caller, &context, &base);
                 async move {
-                    let outcome = run(state, caller, request_id, &operation, key.as_deref(), base)
+                    let outcome = run(state, caller, context, &operation, key.as_deref(), base)
                         .await
                         .unwrap_or_else(|error| error_outcome(&error));
                     (index, outcome)
@@ -382,7 +382,7 @@ fn done(status: u16, base: &str, kind: &str, id: &str, version: Option<Version>)
 async fn run(
     state: &AppState,
     caller: &ScimCaller,
-    request_id: &RequestId,
+    context: &RequestContext,
     operation: &Operation,
     key: Option<&str>,
     base: &str,
@@ -405,13 +405,13 @@ async fn run(
     match (operation.method.as_str(), segments.as_slice()) {
         ("POST", [kind]) if users(kind) => {
             let new = users::new_user(caller, &operation.data, key)?;
-            let row = users::create_checked(state, caller, request_id, new).await?;
+            let row = users::create_checked(state, caller, context, new).await?;
             let (_, version) = users::created_resource(&row, caller.effective.kind, base);
             Ok(done(201, base, "Users", &row.id, Some(version)))
         }
         ("POST", [kind]) if groups(kind) => {
             let created =
-                groups::create_group(state, caller, request_id, &operation.data, key, base).await?;
+                groups::create_group(state, caller, context, &operation.data, key, base).await?;
             Ok(done(
                 201,
                 base,
@@ -428,7 +428,7 @@ async fn run(
             let row = users::change_user(
                 state,
                 caller,
-                request_id,
+                context,
                 id,
                 &operation.data,
                 mode,
@@ -440,7 +440,7 @@ async fn run(
             Ok(done(200, base, "Users", &row.id, Some(version)))
         }
         ("DELETE", [kind, id]) if users(kind) => {
-            users::delete_user(state, caller, request_id, id, &precondition).await?;
+            users::delete_user(state, caller, context, id, &precondition).await?;
             Ok(done(204, base, "Users", id, None))
         }
         ("PUT" | "PATCH", [kind, id]) if groups(kind) => {
@@ -451,7 +451,7 @@ async fn run(
             groups::change_group(
                 state,
                 caller,
-                request_id,
+                context,
                 id,
                 &operation.data,
                 mode,
@@ -462,7 +462,7 @@ async fn run(
             Ok(done(200, base, "Groups", id, version))
         }
         ("DELETE", [kind, id]) if groups(kind) => {
-            groups::delete_group(state, caller, request_id, id, &precondition).await?;
+            groups::delete_group(state, caller, context, id, &precondition).await?;
             Ok(done(204, base, "Groups", id, None))
         }
         _ => Err(not_supported()),

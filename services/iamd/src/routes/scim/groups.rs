@@ -23,7 +23,7 @@ use super::{
     digest, is_stale, json_body, not_modified, not_modified_response, resource_response, scim_json,
     time,
 };
-use crate::request_id::RequestId;
+use crate::request_context::RequestContext;
 use crate::startup::AppState;
 
 /// A group as the service answers it: a plain group's row, or a role group.
@@ -290,7 +290,7 @@ async fn shown_created(
 pub(crate) async fn create_group(
     state: &AppState,
     caller: &ScimCaller,
-    request_id: &RequestId,
+    context: &RequestContext,
     body: &Value,
     key: Option<&str>,
     base: &str,
@@ -323,7 +323,7 @@ pub(crate) async fn create_group(
             external_id: input.external_id,
             members,
         },
-        &cause(caller, request_id),
+        &cause(caller, context),
         &creation,
     )
     .await;
@@ -360,14 +360,14 @@ pub(crate) async fn create_group(
 pub(crate) async fn create(
     state: web::Data<AppState>,
     caller: ScimCaller,
-    request_id: RequestId,
+    context: RequestContext,
     http: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ScimApiError> {
     let body = json_body(&http, payload, MAX_BODY).await?;
     let base = base_url(&http);
     let key = crate::routes::idempotency_key(&http);
-    let created = create_group(&state, &caller, &request_id, &body, key, &base).await?;
+    let created = create_group(&state, &caller, &context, &body, key, &base).await?;
     let location = format!("{base}/Groups/{}", created.id);
     Ok(resource_response(
         StatusCode::CREATED,
@@ -534,7 +534,7 @@ pub(crate) enum Mode {
 async fn replace_with(
     state: &AppState,
     caller: &ScimCaller,
-    request_id: &RequestId,
+    context: &RequestContext,
     group: &AnyGroup,
     members: &Members,
     body: &Value,
@@ -547,7 +547,7 @@ async fn replace_with(
         .clone()
         .filter(|name| !name.trim().is_empty())
         .ok_or_else(|| ScimApiError::invalid_value("`displayName` is required."))?;
-    let cause = cause(caller, request_id);
+    let cause = cause(caller, context);
     let read: BTreeSet<UserId> = members
         .iter()
         .filter_map(|(id, _)| UserId::parse(id))
@@ -609,7 +609,7 @@ async fn replace_with(
 pub(crate) async fn change_group(
     state: &AppState,
     caller: &ScimCaller,
-    request_id: &RequestId,
+    context: &RequestContext,
     id: &str,
     body: &Value,
     mode: Mode,
@@ -632,7 +632,7 @@ pub(crate) async fn change_group(
             }
         };
         let members = members.unwrap_or_default();
-        match replace_with(state, caller, request_id, &group, &members, end, mode).await {
+        match replace_with(state, caller, context, &group, &members, end, mode).await {
             Err(error) if is_stale(&error) && !precondition.given() && attempt < RETRIES => {
                 attempt += 1;
                 back_off(attempt).await;
@@ -646,14 +646,14 @@ pub(crate) async fn change_group(
 async fn answer_change(
     state: &AppState,
     caller: &ScimCaller,
-    request_id: &RequestId,
+    context: &RequestContext,
     http: &HttpRequest,
     id: &str,
     body: &Value,
     mode: Mode,
 ) -> Result<HttpResponse, ScimApiError> {
     let precondition = Precondition::of(http);
-    change_group(state, caller, request_id, id, body, mode, &precondition).await?;
+    change_group(state, caller, context, id, body, mode, &precondition).await?;
     let group = group_in_organization(state, caller, id).await?;
     let (resource, version, _) = render(state, caller, &group, true, &base_url(http)).await?;
     Ok(resource_response(StatusCode::OK, &resource, &version, None))
@@ -680,7 +680,7 @@ async fn answer_change(
 pub(crate) async fn replace(
     state: web::Data<AppState>,
     caller: ScimCaller,
-    request_id: RequestId,
+    context: RequestContext,
     http: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
@@ -689,7 +689,7 @@ pub(crate) async fn replace(
     answer_change(
         &state,
         &caller,
-        &request_id,
+        &context,
         &http,
         &path,
         &body,
@@ -719,29 +719,20 @@ pub(crate) async fn replace(
 pub(crate) async fn modify(
     state: web::Data<AppState>,
     caller: ScimCaller,
-    request_id: RequestId,
+    context: RequestContext,
     http: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ScimApiError> {
     let body = json_body(&http, payload, MAX_BODY).await?;
-    answer_change(
-        &state,
-        &caller,
-        &request_id,
-        &http,
-        &path,
-        &body,
-        Mode::Patch,
-    )
-    .await
+    answer_change(&state, &caller, &context, &http, &path, &body, Mode::Patch).await
 }
 
 /// Deletes a plain group; a role group cannot be deleted.
 pub(crate) async fn delete_group(
     state: &AppState,
     caller: &ScimCaller,
-    request_id: &RequestId,
+    context: &RequestContext,
     id: &str,
     precondition: &Precondition,
 ) -> Result<(), ScimApiError> {
@@ -769,7 +760,7 @@ pub(crate) async fn delete_group(
                 state,
                 id,
                 command,
-                &cause(caller, request_id),
+                &cause(caller, context),
                 expected,
             )
             .await?;
@@ -796,18 +787,11 @@ pub(crate) async fn delete_group(
 pub(crate) async fn remove(
     state: web::Data<AppState>,
     caller: ScimCaller,
-    request_id: RequestId,
+    context: RequestContext,
     http: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ScimApiError> {
-    delete_group(
-        &state,
-        &caller,
-        &request_id,
-        &path,
-        &Precondition::of(&http),
-    )
-    .await?;
+    delete_group(&state, &caller, &context, &path, &Precondition::of(&http)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -24,7 +24,7 @@ use super::{
     digest, is_stale, json_body, not_modified, not_modified_response, resource_response, scim_json,
     time,
 };
-use crate::request_id::RequestId;
+use crate::request_context::RequestContext;
 use crate::startup::AppState;
 
 /// A user's groups for its `groups` attribute: (id, displayName).
@@ -280,7 +280,7 @@ pub(crate) fn new_user(
 pub(crate) async fn create_checked(
     state: &AppState,
     caller: &ScimCaller,
-    request_id: &RequestId,
+    context: &RequestContext,
     new: NewScimUser,
 ) -> Result<UserRow, ScimApiError> {
     let id = new.user.id;
@@ -296,7 +296,7 @@ pub(crate) async fn create_checked(
     match iam_app::commands::create_user(
         state,
         command,
-        &cause(caller, request_id),
+        &cause(caller, context),
         hash,
         &new.creation,
     )
@@ -336,13 +336,13 @@ async fn created_row(state: &AppState, id: UserId) -> Result<UserRow, ScimApiErr
 pub(crate) async fn create(
     state: web::Data<AppState>,
     caller: ScimCaller,
-    request_id: RequestId,
+    context: RequestContext,
     http: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ScimApiError> {
     let body = json_body(&http, payload, MAX_BODY).await?;
     let new = new_user(&caller, &body, crate::routes::idempotency_key(&http))?;
-    let row = create_checked(&state, &caller, &request_id, new).await?;
+    let row = create_checked(&state, &caller, &context, new).await?;
     let base = base_url(&http);
     let (resource, version) = created_resource(&row, caller.effective.kind, &base);
     let location = format!("{base}/Users/{}", row.id);
@@ -513,7 +513,7 @@ async fn check_manager(
 async fn replace_with(
     state: &AppState,
     caller: &ScimCaller,
-    request_id: &RequestId,
+    context: &RequestContext,
     row: &UserRow,
     body: &Value,
     mode: Mode,
@@ -585,7 +585,7 @@ async fn replace_with(
             replacement,
             at: chrono::Utc::now(),
         },
-        &cause(caller, request_id),
+        &cause(caller, context),
         Some(row.revision as u64),
         hash,
     )
@@ -604,7 +604,7 @@ async fn replace_with(
 pub(crate) async fn change_user(
     state: &AppState,
     caller: &ScimCaller,
-    request_id: &RequestId,
+    context: &RequestContext,
     id: &str,
     body: &Value,
     mode: Mode,
@@ -627,7 +627,7 @@ pub(crate) async fn change_user(
                 &resource
             }
         };
-        match replace_with(state, caller, request_id, &row, end, mode).await {
+        match replace_with(state, caller, context, &row, end, mode).await {
             Err(error) if is_stale(&error) && !precondition.given() && attempt < RETRIES => {
                 attempt += 1;
                 back_off(attempt).await;
@@ -641,7 +641,7 @@ pub(crate) async fn change_user(
 async fn answer_change(
     state: &AppState,
     caller: &ScimCaller,
-    request_id: &RequestId,
+    context: &RequestContext,
     http: &HttpRequest,
     id: &str,
     body: &Value,
@@ -649,17 +649,7 @@ async fn answer_change(
 ) -> Result<HttpResponse, ScimApiError> {
     let base = base_url(http);
     let precondition = Precondition::of(http);
-    let row = change_user(
-        state,
-        caller,
-        request_id,
-        id,
-        body,
-        mode,
-        &precondition,
-        &base,
-    )
-    .await?;
+    let row = change_user(state, caller, context, id, body, mode, &precondition, &base).await?;
     let (resource, version) = one_resource(state, caller, &row, &base).await?;
     Ok(resource_response(StatusCode::OK, &resource, &version, None))
 }
@@ -685,7 +675,7 @@ async fn answer_change(
 pub(crate) async fn replace(
     state: web::Data<AppState>,
     caller: ScimCaller,
-    request_id: RequestId,
+    context: RequestContext,
     http: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
@@ -694,7 +684,7 @@ pub(crate) async fn replace(
     answer_change(
         &state,
         &caller,
-        &request_id,
+        &context,
         &http,
         &path,
         &body,
@@ -724,22 +714,13 @@ pub(crate) async fn replace(
 pub(crate) async fn modify(
     state: web::Data<AppState>,
     caller: ScimCaller,
-    request_id: RequestId,
+    context: RequestContext,
     http: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ScimApiError> {
     let body = json_body(&http, payload, MAX_BODY).await?;
-    answer_change(
-        &state,
-        &caller,
-        &request_id,
-        &http,
-        &path,
-        &body,
-        Mode::Patch,
-    )
-    .await
+    answer_change(&state, &caller, &context, &http, &path, &body, Mode::Patch).await
 }
 
 /// Deletes user `row`: it leaves every list and group, its sessions end and
@@ -747,7 +728,7 @@ pub(crate) async fn modify(
 pub(crate) async fn delete_user(
     state: &AppState,
     caller: &ScimCaller,
-    request_id: &RequestId,
+    context: &RequestContext,
     id: &str,
     precondition: &Precondition,
 ) -> Result<(), ScimApiError> {
@@ -769,7 +750,7 @@ pub(crate) async fn delete_user(
         state,
         id,
         Source::IdentityProvider,
-        &cause(caller, request_id),
+        &cause(caller, context),
         expected,
     )
     .await?;
@@ -795,17 +776,10 @@ pub(crate) async fn delete_user(
 pub(crate) async fn remove(
     state: web::Data<AppState>,
     caller: ScimCaller,
-    request_id: RequestId,
+    context: RequestContext,
     http: HttpRequest,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ScimApiError> {
-    delete_user(
-        &state,
-        &caller,
-        &request_id,
-        &path,
-        &Precondition::of(&http),
-    )
-    .await?;
+    delete_user(&state, &caller, &context, &path, &Precondition::of(&http)).await?;
     Ok(HttpResponse::NoContent().finish())
 }

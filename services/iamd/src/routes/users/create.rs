@@ -13,7 +13,7 @@ use serde_json::json;
 use super::{cause, check_schemas, required, role_names, user_response};
 use crate::caller::Caller;
 use crate::error::ApiError;
-use crate::request_id::RequestId;
+use crate::request_context::RequestContext;
 use crate::startup::AppState;
 use iam_app::credentials;
 use iam_app::idempotency::Creation;
@@ -40,7 +40,7 @@ use iam_app::idempotency::Creation;
 pub(crate) async fn create(
     state: web::Data<AppState>,
     caller: Caller,
-    request_id: RequestId,
+    context: RequestContext,
     http: HttpRequest,
     body: web::Json<UserRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -95,7 +95,7 @@ pub(crate) async fn create(
             let written = iam_app::commands::create_user(
                 &state,
                 command,
-                &cause(&caller, &request_id),
+                &cause(&caller, &context),
                 password_hash,
                 &creation,
             )

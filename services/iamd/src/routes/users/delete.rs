@@ -8,7 +8,7 @@ use iam_domain::policy::{UserAction, may_manage_users};
 use super::cause;
 use crate::caller::Caller;
 use crate::error::ApiError;
-use crate::request_id::RequestId;
+use crate::request_context::RequestContext;
 use crate::startup::AppState;
 use iam_app::users::visible_user;
 
@@ -26,7 +26,7 @@ use iam_app::users::visible_user;
 pub(crate) async fn delete(
     state: web::Data<AppState>,
     caller: Caller,
-    request_id: RequestId,
+    context: RequestContext,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let (row, as_owner) = visible_user(&state, &caller, &path).await?;
@@ -52,7 +52,7 @@ pub(crate) async fn delete(
         &state,
         id,
         iam_domain::Source::Local,
-        &cause(&caller, &request_id),
+        &cause(&caller, &context),
         None,
     )
     .await?;

@@ -3,6 +3,7 @@
 pub(crate) mod create;
 pub(crate) mod delete;
 pub(crate) mod get;
+pub(crate) mod history;
 pub(crate) mod list;
 pub(crate) mod replace;
 
@@ -13,8 +14,8 @@ use iam_projections::read_models::UserRow;
 use iam_scim::vca::{self, Meta, RoleView, Roles, ServiceGroupIds, UserRequest};
 
 use crate::error::ApiError;
-use crate::request_id::RequestId;
-use iam_app::commands::Cause;
+use crate::request_context::RequestContext;
+use iam_app::commands::{Authentication, Cause};
 
 /// The user as the dialect shows it; an Organization Owner listed in a
 /// tenant shows that role (its `companyId` stays its provider's).
@@ -64,14 +65,24 @@ pub(crate) fn user_response(status: actix_web::http::StatusCode, row: &UserRow) 
     response
 }
 
-/// What caused a change made by `caller` in request `request_id`.
-pub(crate) fn cause(caller: &iam_app::Caller, request_id: &RequestId) -> Cause {
+/// What caused a change made by `caller` in the request of `context`.
+pub(crate) fn cause(caller: &iam_app::Caller, context: &RequestContext) -> Cause {
+    let authentication = match (&caller.token_id, context.scim) {
+        (Some(token), false) => Authentication::ApiToken(token.clone()),
+        (Some(token), true) => Authentication::ScimToken(token.clone()),
+        (None, _) => Authentication::Session,
+    };
     Cause {
         actor: Some(caller.actor.user.to_string()),
+        actor_user_name: Some(caller.user.user_name.clone()),
         actor_organization: Some(caller.actor.home.to_string()),
         organization: Some(caller.effective.id.to_string()),
-        request_id: Some(request_id.0.clone()),
+        authentication: Some(authentication),
+        request_id: Some(context.id.clone()),
+        client_request_id: context.client_id.clone(),
         trace_id: crate::telemetry::current_trace_id(),
+        source_address: context.source_address.clone(),
+        user_agent: context.user_agent.clone(),
     }
 }
 

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::{cause, check_schemas, etag, required, role_names, user_response};
 use crate::caller::Caller;
 use crate::error::ApiError;
-use crate::request_id::RequestId;
+use crate::request_context::RequestContext;
 use crate::startup::AppState;
 use iam_app::users::visible_user;
 
@@ -39,7 +39,7 @@ use iam_app::users::visible_user;
 pub(crate) async fn replace(
     state: web::Data<AppState>,
     caller: Caller,
-    request_id: RequestId,
+    context: RequestContext,
     http: HttpRequest,
     path: web::Path<String>,
     body: web::Json<UserRequest>,
@@ -87,7 +87,7 @@ pub(crate) async fn replace(
         &state,
         id,
         command,
-        &cause(&caller, &request_id),
+        &cause(&caller, &context),
         if_match,
     )
     .await?;
