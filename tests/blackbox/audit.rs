@@ -10,7 +10,7 @@ use iam_test_databases::Kind;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{ADMIN, TestApp, spawn_app, user_body};
+use crate::support::{ADMIN, TestApp, iamctl, spawn_app, user_body};
 
 both_backends!(
     the_audit_history_and_as_of_tell_a_users_story,
@@ -365,6 +365,68 @@ async fn the_audit_history_and_as_of_tell_a_users_story(kind: Kind) {
         as_of(&app, &boss, &jill, after_deletion).await.status(),
         404
     );
+
+    // The export tells it too, oldest first, as JSON Lines and as CSV.
+    let folder = tempfile::tempdir().unwrap();
+    let jsonl = folder.path().join("audit.jsonl");
+    let (code, text) = iamctl(
+        app.database_url(),
+        &[
+            "audit",
+            "export",
+            "--org",
+            &tenant,
+            "--format",
+            "jsonl",
+            "--output",
+            jsonl.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains(&format!("exported {} entries", entries.len())),
+        "{text}"
+    );
+    let exported: Vec<Value> = std::fs::read_to_string(&jsonl)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let mut newest_first = exported.clone();
+    newest_first.reverse();
+    assert_eq!(newest_first, entries, "the export holds what the API shows");
+    let csv = folder.path().join("audit.csv");
+    let (code, text) = iamctl(
+        app.database_url(),
+        &[
+            "audit",
+            "export",
+            "--org",
+            &tenant,
+            "--format",
+            "csv",
+            "--output",
+            csv.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{text}");
+    let csv = std::fs::read_to_string(&csv).unwrap();
+    let mut rows = csv::Reader::from_reader(csv.as_bytes());
+    let header: Vec<String> = rows.headers().unwrap().iter().map(str::to_owned).collect();
+    assert_eq!(&header[..4], ["position", "time", "organization", "type"]);
+    let records: Vec<csv::StringRecord> = rows.records().map(Result::unwrap).collect();
+    assert_eq!(records.len(), entries.len());
+    let roles_row = records
+        .iter()
+        .find(|r| &r[3] == "UserRolesChanged")
+        .unwrap();
+    assert_eq!(&roles_row[12], roles_request.as_str(), "{roles_row:?}");
+    let (code, text) = iamctl(
+        app.database_url(),
+        &["audit", "export", "--org", "not-an-id", "--format", "csv"],
+    );
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("--org"), "{text}");
 }
 
 async fn only_administrators_and_auditors_read_the_audit_and_tenants_stay_apart(kind: Kind) {
@@ -442,5 +504,15 @@ async fn only_administrators_and_auditors_read_the_audit_and_tenants_stay_apart(
     assert!(
         !text.contains("acme.example") && !text.contains(&acme),
         "{text}"
+    );
+    let (code, exported) = iamctl(
+        app.database_url(),
+        &["audit", "export", "--org", &other, "--format", "jsonl"],
+    );
+    assert_eq!(code, 0, "{exported}");
+    assert!(exported.contains("boss@other.example"), "{exported}");
+    assert!(
+        !exported.contains("acme.example") && !exported.contains(&acme),
+        "{exported}"
     );
 }

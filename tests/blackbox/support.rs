@@ -277,6 +277,28 @@ pub(crate) fn run_to_exit(
     )
 }
 
+/// Runs `iamctl` (built beside `iamd`) on the database `url`; returns its
+/// exit code and what it wrote on standard output and standard error.
+pub(crate) fn iamctl(url: &str, args: &[&str]) -> (i32, String) {
+    let binary = std::path::Path::new(IAMD).with_file_name("iamctl");
+    assert!(
+        binary.exists(),
+        "{} is missing: build the workspace (cargo test --workspace builds it)",
+        binary.display()
+    );
+    let output = Command::new(binary)
+        .args(args)
+        .env("IAM_DATABASE_URL", url)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code().unwrap_or(-1), text)
+}
+
 /// The vCloud Air dialect's media type.
 pub(crate) const VCA_JSON: &str = "application/json;version=5.7";
 

@@ -3,13 +3,11 @@
 //! deletions) against the real service, after which `iamctl projections
 //! verify` finds the read models equal to a rebuild from the log.
 
-use std::process::Command;
-
 use iam_test_databases::Kind;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{IAMD, spawn_app_with, user_body};
+use crate::support::{iamctl, spawn_app_with, user_body};
 
 both_backends!(a_randomized_workload_leaves_read_models_equal_to_a_rebuild,);
 
@@ -41,26 +39,6 @@ const ROLE_SETS: [&[&str]; 7] = [
     ],
     &["End User", "Account Administrator"], // refused: 400
 ];
-
-fn iamctl(url: &str, args: &[&str]) -> (i32, String) {
-    let binary = std::path::Path::new(IAMD).with_file_name("iamctl");
-    assert!(
-        binary.exists(),
-        "{} is missing: build the workspace (cargo test --workspace builds it)",
-        binary.display()
-    );
-    let output = Command::new(binary)
-        .args(args)
-        .env("IAM_DATABASE_URL", url)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.code().unwrap_or(-1), text)
-}
 
 async fn a_randomized_workload_leaves_read_models_equal_to_a_rebuild(kind: Kind) {
     let seed = 0x5eed_0000_0000_0001 ^ u64::from(kind == Kind::Postgres);

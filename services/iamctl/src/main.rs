@@ -4,6 +4,7 @@
 //! `bootstrap` appends to the log (what a first start of `iamd` appends);
 //! the `projections` commands read the log and write only read models.
 
+mod audit;
 mod import;
 
 use std::process::ExitCode;
@@ -59,6 +60,17 @@ enum Command {
     /// rows are reported and do not stop the others. Exit 0 when every row
     /// is in place, 1 when some were rejected, 2 when it could not run.
     Import(import::ImportArgs),
+    /// The audit, from the audit read model.
+    #[command(subcommand)]
+    Audit(Audit),
+}
+
+#[derive(Debug, Subcommand)]
+enum Audit {
+    /// Write an organization's audit in position order, as JSON Lines or
+    /// CSV (a progress line every 2 s on standard error, and the count at
+    /// the end).
+    Export(audit::ExportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -104,6 +116,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Projections(projections) => projections,
         Command::Import(args) => return import::run(args).await,
+        Command::Audit(Audit::Export(args)) => {
+            let read_models = ReadModels::connect(&cli.database_url)
+                .await
+                .context("IAM_DATABASE_URL: cannot open the read models")?;
+            return audit::run(&read_models, args).await;
+        }
     };
     let store: Arc<dyn EventStore> = iam_eventstore::connect(&cli.database_url)
         .await

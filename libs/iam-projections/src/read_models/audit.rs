@@ -272,6 +272,39 @@ pub struct AuditRow {
     pub details: Option<Value>,
 }
 
+impl AuditRow {
+    /// When, as RFC 3339 with milliseconds.
+    pub fn time(&self) -> Option<String> {
+        chrono::DateTime::from_timestamp_millis(self.at)
+            .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    }
+
+    /// The entry as the audit API and the JSON Lines export show it.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "position": self.position,
+            "time": self.time(),
+            "type": self.event_type,
+            "subject": { "kind": self.subject_kind, "id": self.subject_id },
+            "userId": self.user_id,
+            "organization": self.organization_id,
+            "actor": {
+                "id": self.actor_id,
+                "userName": self.actor_user_name,
+                "organization": self.actor_organization_id,
+            },
+            "authentication": { "method": self.authentication, "tokenId": self.token_id },
+            "requestId": self.request_id,
+            "clientRequestId": self.client_request_id,
+            "traceId": self.trace_id,
+            "sourceAddress": self.source_address,
+            "userAgent": self.user_agent,
+            "changes": self.changes,
+            "details": self.details,
+        })
+    }
+}
+
 /// What an audit query selects, besides the organization.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {

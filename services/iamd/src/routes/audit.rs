@@ -65,7 +65,7 @@ pub(crate) async fn query(
     } else {
         None
     };
-    let entries: Vec<Value> = rows.iter().map(entry).collect();
+    let entries: Vec<Value> = rows.iter().map(AuditRow::to_json).collect();
     Ok(vca_json(
         StatusCode::OK,
         &json!({
@@ -139,33 +139,6 @@ fn cursor_position(cursor: &str) -> Result<i64, ApiError> {
                 "`cursor` is not one this service gave: pass `nextCursor` as it came.",
             )
         })
-}
-
-/// An entry as the API shows it.
-pub(crate) fn entry(row: &AuditRow) -> Value {
-    let time = chrono::DateTime::from_timestamp_millis(row.at)
-        .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
-    json!({
-        "position": row.position,
-        "time": time,
-        "type": row.event_type,
-        "subject": { "kind": row.subject_kind, "id": row.subject_id },
-        "userId": row.user_id,
-        "organization": row.organization_id,
-        "actor": {
-            "id": row.actor_id,
-            "userName": row.actor_user_name,
-            "organization": row.actor_organization_id,
-        },
-        "authentication": { "method": row.authentication, "tokenId": row.token_id },
-        "requestId": row.request_id,
-        "clientRequestId": row.client_request_id,
-        "traceId": row.trace_id,
-        "sourceAddress": row.source_address,
-        "userAgent": row.user_agent,
-        "changes": row.changes,
-        "details": row.details,
-    })
 }
 
 #[cfg(test)]
