@@ -166,6 +166,20 @@ async fn the_audit_history_and_as_of_tell_a_users_story(kind: Kind) {
         .await
         .unwrap();
     let secret = secret["token"].as_str().unwrap().to_owned();
+    // … and with it, as an identity provider would, a group.
+    let group = app
+        .client
+        .post(app.url("/scim/v2/Groups"))
+        .header("Authorization", format!("Bearer {secret}"))
+        .header("Content-Type", "application/scim+json")
+        .json(&json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": "Auditors",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(group.status(), 201);
     // 4. A provider administrator acts in the tenant.
     put_user(&app, &provider_admin, Some(&tenant), &jill, |body| {
         body["givenName"] = json!("Jillian");
@@ -427,6 +441,67 @@ async fn the_audit_history_and_as_of_tell_a_users_story(kind: Kind) {
     );
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("--org"), "{text}");
+
+    // OCSF: every class the export emits is valid against the published
+    // 1.5.0 schema.
+    let ocsf = folder.path().join("audit.ocsf.jsonl");
+    let (code, text) = iamctl(
+        app.database_url(),
+        &[
+            "audit",
+            "export",
+            "--org",
+            &tenant,
+            "--format",
+            "ocsf",
+            "--output",
+            ocsf.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{text}");
+    let events: Vec<Value> = std::fs::read_to_string(&ocsf)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(events.len(), entries.len());
+    let mut classes: Vec<i64> = events
+        .iter()
+        .map(|e| e["class_uid"].as_i64().unwrap())
+        .collect();
+    classes.sort_unstable();
+    classes.dedup();
+    assert_eq!(
+        classes,
+        [3001, 3002, 3004, 3005, 3006],
+        "every IAM class the story touches"
+    );
+    let scim_scoped = events
+        .iter()
+        .find(|e| e["class_uid"] == 3006)
+        .expect("the group");
+    assert_eq!(scim_scoped["actor"]["user"]["name"], "boss@acme.example");
+    let report = validate_ocsf(&ocsf);
+    assert!(report.contains("class 3005:"), "{report}");
+}
+
+/// Validates an OCSF export with the validator `scripts/test.sh` installs
+/// (`IAM_TEST_PYTHON`); returns its report, or fails with it.
+fn validate_ocsf(path: &std::path::Path) -> String {
+    let python = std::env::var("IAM_TEST_PYTHON").expect(
+        "IAM_TEST_PYTHON names the Python with the test tools: run ./scripts/test.sh, \
+         which installs it",
+    );
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/lib/ocsf_validate.py");
+    let output = std::process::Command::new(python)
+        .arg(script)
+        .arg(path)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "OCSF validation failed:\n{report}");
+    report
 }
 
 async fn only_administrators_and_auditors_read_the_audit_and_tenants_stay_apart(kind: Kind) {

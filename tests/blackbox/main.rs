@@ -8,6 +8,7 @@
 mod support;
 
 mod audit;
+mod console;
 mod import;
 mod login;
 mod organizations;

@@ -14,7 +14,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::configuration::Settings;
 use crate::routes::{
-    audit, health, login, organizations, role_queries, roles, scim, tokens, users,
+    audit, console, health, login, organizations, role_queries, roles, scim, tokens, users,
 };
 
 /// What every request handler can reach: the application layer, and what
@@ -150,6 +150,9 @@ impl Application {
                 .service(tokens::revoke)
                 .service(tokens::query)
                 .service(audit::query)
+                .service(console::bare)
+                .service(console::index)
+                .service(console::file)
                 .service(scim::discovery::config)
                 .service(scim::discovery::all_resource_types)
                 .service(scim::discovery::resource_type)

@@ -1,6 +1,7 @@
 //! HTTP routes, one module per resource.
 
 pub(crate) mod audit;
+pub(crate) mod console;
 pub(crate) mod health;
 pub(crate) mod login;
 pub(crate) mod organizations;

@@ -1,5 +1,6 @@
 //! `iamctl audit export`: an organization's audit, in position order, as
-//! JSON Lines or CSV, from the audit read model in the database. It reads a
+//! JSON Lines, CSV or OCSF events (`ocsf.rs`), from the audit read model in
+//! the database. It reads a
 //! page of entries at a time and writes each as it comes, so its memory
 //! stays the same whatever the audit's size.
 
@@ -13,6 +14,8 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use iam_projections::ReadModels;
 use iam_projections::read_models::{AuditFilter, AuditRow};
+
+mod ocsf;
 
 /// Entries read from the database at once.
 const PAGE: u32 = 1000;
@@ -46,6 +49,8 @@ pub(crate) enum Format {
     Jsonl,
     /// A header, then one row per entry, in the columns an auditor filters on.
     Csv,
+    /// One Open Cybersecurity Schema Framework 1.5.0 event per line.
+    Ocsf,
 }
 
 /// The CSV columns.
@@ -108,6 +113,7 @@ pub(crate) async fn run(read_models: &ReadModels, args: ExportArgs) -> anyhow::R
     };
     let mut sink = match args.format {
         Format::Jsonl => Sink::Jsonl(BufWriter::new(out)),
+        Format::Ocsf => Sink::Ocsf(BufWriter::new(out)),
         Format::Csv => {
             let mut writer = csv::Writer::from_writer(out);
             writer.write_record(COLUMNS)?;
@@ -147,6 +153,7 @@ pub(crate) async fn run(read_models: &ReadModels, args: ExportArgs) -> anyhow::R
 /// the rest on).
 enum Sink {
     Jsonl(BufWriter<Box<dyn Write>>),
+    Ocsf(BufWriter<Box<dyn Write>>),
     Csv(Box<csv::Writer<Box<dyn Write>>>),
 }
 
@@ -157,6 +164,10 @@ impl Sink {
                 serde_json::to_writer(&mut *out, &row.to_json())?;
                 out.write_all(b"\n")?;
             }
+            Sink::Ocsf(out) => {
+                serde_json::to_writer(&mut *out, &ocsf::event(row))?;
+                out.write_all(b"\n")?;
+            }
             Sink::Csv(writer) => writer.write_record(csv_record(row))?,
         }
         Ok(())
@@ -164,7 +175,7 @@ impl Sink {
 
     fn finish(self) -> anyhow::Result<()> {
         match self {
-            Sink::Jsonl(mut out) => out.flush()?,
+            Sink::Jsonl(mut out) | Sink::Ocsf(mut out) => out.flush()?,
             Sink::Csv(mut writer) => writer.flush()?,
         }
         Ok(())

@@ -1,0 +1,37 @@
+# Sourced by scripts/test.sh: what the audit tests need besides Rust.
+#
+#   ensure_test_tools   a Python virtual environment in target/test-venv
+#                       (reused by later runs) with the OCSF validator's
+#                       packages and Playwright, pinned, from PyPI; Debian's
+#                       chromium for the browser test (Playwright drives it and
+#                       downloads no browser of its own). Installs python3-venv
+#                       and chromium with apt when they are missing (as root).
+#                       Exports IAM_TEST_PYTHON and IAM_TEST_CHROMIUM.
+
+TEST_PYTHON_PACKAGES=(ocsf-json-schema==1.2.0 jsonschema==4.26.0 playwright==1.65.2)
+
+apt_install() {
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "$* is missing; install it with: sudo apt-get install -y $*" >&2
+        return 1
+    fi
+    echo "==> installing $* from Debian's packages"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "$@" >/dev/null
+}
+
+ensure_test_tools() {
+    local venv=target/test-venv
+    python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
+    command -v chromium >/dev/null || apt_install chromium
+    if ! "$venv/bin/python" -c 'import ocsf_json_schema, jsonschema, playwright' 2>/dev/null; then
+        echo "==> installing the test tools from PyPI (${TEST_PYTHON_PACKAGES[*]})"
+        rm -rf "$venv"
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install --quiet --disable-pip-version-check "${TEST_PYTHON_PACKAGES[@]}"
+    fi
+    export IAM_TEST_PYTHON="$PWD/$venv/bin/python"
+    IAM_TEST_CHROMIUM="$(command -v chromium)"
+    export IAM_TEST_CHROMIUM
+}
