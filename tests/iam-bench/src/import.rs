@@ -1,8 +1,9 @@
 //! `iam-bench import`: bulk provisioning as an operator runs it. It writes
 //! an HR export of `users` rows, imports it with `iamctl import` into a
 //! tenant of a fresh `iamd`, imports it again (every row unchanged), reads
-//! single users among them, then stops `iamd` and rebuilds the projections
-//! from the log with `iamctl projections rebuild`.
+//! single users among them, then stops `iamd`, rebuilds the projections
+//! from the log with `iamctl projections rebuild`, and exports the tenant's
+//! audit with `iamctl audit export`, watching the exporter's memory.
 //!
 //! It reports the wall time and users/s of both imports, `iamd`'s peak
 //! resident memory, the database's size per user, the p50 and p99 of three
@@ -57,6 +58,18 @@ pub(crate) struct ImportReport {
     pub(crate) lookups: Vec<Lookup>,
     /// One line per projector.
     pub(crate) rebuild: Vec<Rebuilt>,
+    /// `iamctl audit export` of the tenant, after the rebuild.
+    pub(crate) export: Export,
+}
+
+/// `iamctl audit export --format jsonl` of the tenant's whole audit.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Export {
+    pub(crate) entries: u64,
+    pub(crate) seconds: f64,
+    pub(crate) entries_per_second: f64,
+    /// `iamctl`'s peak resident memory (VmHWM), sampled every 50 ms.
+    pub(crate) peak_rss_mib: f64,
 }
 
 /// `iamd`'s resident memory in MiB: before the import, its peak (VmHWM)
@@ -163,6 +176,7 @@ pub(crate) async fn bench(
     let database_url = server.database_url().to_owned();
     let data = server.stop_keeping_data();
     let rebuild = rebuild(iamctl, &database_url)?;
+    let export = export(iamctl, &database_url, &tenant)?;
     drop(data);
     let settings_json = serde_json::to_value(settings).context("cannot encode the settings")?;
     Ok(ImportReport {
@@ -182,6 +196,7 @@ pub(crate) async fn bench(
         database_bytes_per_user: database_bytes as f64 / settings.users as f64,
         lookups,
         rebuild,
+        export,
     })
 }
 
@@ -392,6 +407,66 @@ fn rebuild(iamctl: &Path, database_url: &str) -> Result<Vec<Rebuilt>> {
     Ok(rebuilt)
 }
 
+/// Exports the tenant's audit as JSON Lines to /dev/null and watches the
+/// exporter's memory while it runs: it must not grow with the audit.
+fn export(iamctl: &Path, database_url: &str, tenant: &str) -> Result<Export> {
+    let started = Instant::now();
+    let mut child = Command::new(iamctl)
+        .args([
+            "audit",
+            "export",
+            "--org",
+            tenant,
+            "--format",
+            "jsonl",
+            "--output",
+            "/dev/null",
+        ])
+        .env("IAM_DATABASE_URL", database_url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot run {}", iamctl.display()))?;
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0;
+    let status = loop {
+        if let Ok(text) = std::fs::read_to_string(&status_path)
+            && let Some(memory) = crate::server::memory_of(&text)
+        {
+            peak_kib = peak_kib.max(memory.peak_kib);
+        }
+        if let Some(status) = child.try_wait().context("cannot wait for iamctl")? {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    let mut report = String::new();
+    if let Some(mut stderr) = child.stderr.take() {
+        use std::io::Read as _;
+        let _ = stderr.read_to_string(&mut report);
+    }
+    eprint!("{report}");
+    ensure!(status.success(), "iamctl audit export failed ({status})");
+    let entries = report
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("exported ")?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .context("iamctl audit export printed no `exported N entries` line")?;
+    Ok(Export {
+        entries,
+        seconds,
+        entries_per_second: entries as f64 / seconds.max(1e-9),
+        peak_rss_mib: mib(peak_kib),
+    })
+}
+
 /// `rebuilt users up to position 1000123 in 4.213 s (…)`.
 fn rebuilt_line(line: &str) -> Option<Rebuilt> {
     let rest = line.strip_prefix("rebuilt ")?;
@@ -478,6 +553,14 @@ impl ImportReport {
                 rebuilt.projector, rebuilt.events, rebuilt.seconds, rebuilt.events_per_second
             );
         }
+        let _ = writeln!(
+            text,
+            "\niamctl audit export (JSON Lines): {} entries in {:.1} s, {:.0} entries/s, peak RSS {:.0} MiB",
+            self.export.entries,
+            self.export.seconds,
+            self.export.entries_per_second,
+            self.export.peak_rss_mib
+        );
         text
     }
 }

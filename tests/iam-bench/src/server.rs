@@ -211,7 +211,7 @@ pub(crate) struct Memory {
 }
 
 /// `VmRSS` and `VmHWM` of a `/proc/PID/status` text (`VmHWM:   123456 kB`).
-fn memory_of(status: &str) -> Option<Memory> {
+pub(crate) fn memory_of(status: &str) -> Option<Memory> {
     let field = |name: &str| {
         status.lines().find_map(|line| {
             let value = line.strip_prefix(name)?.strip_prefix(':')?;
