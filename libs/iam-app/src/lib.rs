@@ -102,6 +102,13 @@ impl App {
     }
 
     /// The checkpoint and lag of every projector, inline and following.
+    /// Whether answers read projector `name`'s read models right after a
+    /// write (an inline projector), rather than saying how complete they are
+    /// (the audit, which follows the log on its own).
+    pub fn answers_wait_for(&self, name: &str) -> bool {
+        self.inline.projectors().iter().any(|p| p.name() == name)
+    }
+
     pub async fn projection_status(&self) -> iam_projections::Result<Vec<ProjectorStatus>> {
         let names = self.inline.projectors().iter().map(|p| p.name());
         let mut status = iam_projections::status_of(&*self.store, &self.read_models, names).await?;
