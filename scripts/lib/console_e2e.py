@@ -7,7 +7,8 @@ black-box test `console` asks:
 reads the users to sign in as from the environment (CONSOLE_ADMIN,
 CONSOLE_READ_ONLY, CONSOLE_END_USER, and CONSOLE_OTHER_TENANT, an
 administrator of another tenant; each `userName:password`) and
-CONSOLE_ROLE_CHANGE_USER, the id of a user whose roles changed. Prints what
+CONSOLE_ROLE_CHANGE_USER, the id of a user whose roles changed, and
+CONSOLE_PROVIDER_ADMIN, the provider administrator who acted in the tenant. Prints what
 it checked; exits 1 at the first failure, with a screenshot of it.
 """
 import os
@@ -57,7 +58,16 @@ def main(url, organization, screenshots):
             page.select_option("#organization", organization)
             rows = page.locator("#timeline tbody tr")
             expect(rows.first).to_be_visible()
-            print(f"the timeline shows {rows.count()} entries")
+            while page.locator("#older").is_visible():
+                page.click("#older")
+            told = page.locator("#timeline tbody tr td.type").all_text_contents()
+            story = ["UserCreated", "UserRolesChanged", "TokenCreated", "TokenDownloaded",
+                     "UserStateChanged", "UserDeleted", "LoginFailed"]
+            missing = [kind for kind in story if kind not in told]
+            assert not missing, (missing, told)
+            actors = page.locator("#timeline").text_content()
+            assert os.environ["CONSOLE_PROVIDER_ADMIN"] in actors, "the provider administrator acting"
+            print(f"the timeline shows {rows.count()} entries, the whole story: {', '.join(story)}")
             page.screenshot(path=os.path.join(screenshots, "timeline.png"), full_page=True)
 
             # Filter by type, open an entry, check the highlighted diff.

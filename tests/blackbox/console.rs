@@ -1,6 +1,9 @@
 //! The audit review page in a real browser: Debian's chromium, driven by
 //! Playwright from `scripts/lib/console_e2e.py` (both installed by
-//! `scripts/test.sh`). It signs in, picks the tenant, filters, opens an
+//! `scripts/test.sh`). After the audit story (a user created, its roles
+//! changed, a token created and downloaded, the provider administrator
+//! acting in the tenant, a user deactivated and deleted, a failed login), it
+//! signs in, checks that the timeline tells all of it, picks the tenant, filters, opens an
 //! entry and checks its highlighted diff, opens the user's history and
 //! `asOf`, downloads the view, and checks that a Read-Only Administrator
 //! sees the page while an End User is refused, and that another tenant's
@@ -15,7 +18,7 @@ use iam_test_databases::Kind;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{spawn_app, user_body};
+use crate::support::{ADMIN, spawn_app, user_body};
 
 both_backends!(the_audit_page_works_in_a_real_browser_for_those_who_may_audit,);
 
@@ -55,11 +58,59 @@ async fn the_audit_page_works_in_a_real_browser_for_those_who_may_audit(kind: Ki
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    // The audit follows the log on its own: wait until it shows the change.
+    // The rest of the audit story, with a second user: a token created and
+    // downloaded, the provider administrator acting in the tenant, the user
+    // deactivated and deleted, and a failed login.
+    let jack_body = user_body("jack@acme.example", &["End User"]);
+    let response = app.create_user(&boss, None, &jack_body).await;
+    assert_eq!(response.status(), 201);
+    let jack = response.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let boss_id = created[0]["id"].as_str().unwrap();
+    let token: Value = app
+        .create_token(&boss, boss_id, 1)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let downloaded = app
+        .download_token(&boss, boss_id, token["id"].as_str().unwrap())
+        .await;
+    assert_eq!(downloaded.status(), 200);
+    let jack_path = format!("/api/iam/Users/{jack}");
+    for (session, tenant_context, field, value) in [
+        (&admin, Some(tenant.as_str()), "givenName", json!("Jackson")),
+        (&boss, None, "state", json!("Inactive")),
+    ] {
+        let mut body = app.get_json(&jack_path, session, tenant_context).await;
+        body[field] = value;
+        let response = app
+            .request(Method::PUT, &jack_path, session, tenant_context)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let response = app
+        .request(Method::DELETE, &jack_path, &boss, None)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    assert_eq!(
+        app.try_login("boss@acme.example", "not the password")
+            .await
+            .status(),
+        401
+    );
+    // The audit follows the log on its own: wait until it shows the story.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let page = app
-            .get_json("/api/iam/audit?type=UserRolesChanged", &boss, None)
+            .get_json("/api/iam/audit?type=LoginFailed", &boss, None)
             .await;
         if !page["entries"].as_array().unwrap().is_empty() {
             break;
@@ -89,6 +140,7 @@ async fn the_audit_page_works_in_a_real_browser_for_those_who_may_audit(kind: Ki
             format!("boss@other.example:{PASSWORD}"),
         )
         .env("CONSOLE_ROLE_CHANGE_USER", &jill)
+        .env("CONSOLE_PROVIDER_ADMIN", ADMIN)
         .output()
         .unwrap();
     let report = format!(
