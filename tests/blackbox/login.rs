@@ -15,6 +15,9 @@ both_backends!(
     a_request_without_credentials_is_403_and_with_bad_ones_401,
     an_inactive_user_cannot_log_in_and_its_session_stops_working,
     an_expired_session_is_refused,
+    logout_ends_the_session_at_once_and_is_audited,
+    expired_sessions_are_purged,
+    odd_requests_are_answered_in_the_dialects_error_form,
 );
 
 async fn login_answers_201_with_a_token_and_refuses_alike_for_unknown_users_and_wrong_passwords(
@@ -139,4 +142,161 @@ async fn an_expired_session_is_refused(kind: Kind) {
         .await
         .unwrap();
     assert_eq!(error_of(expired).await.0, 401);
+}
+
+async fn logout_ends_the_session_at_once_and_is_audited(kind: Kind) {
+    let app = spawn_app(kind).await;
+    let response = app.try_login(ADMIN, ADMIN_PASSWORD).await;
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let session = response.headers()["vchs-authorization"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    // Used once, so that the service has it among the callers it resolved
+    // in the last half second.
+    assert_eq!(
+        app.request(Method::GET, "/api/iam/Users", &session, None)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let logout = app
+        .request(Method::POST, "/api/iam/logout", &session, None)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 204);
+    let after = app
+        .request(Method::GET, "/api/iam/Users", &session, None)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 401, "the session ended at once");
+    let again = app
+        .request(Method::POST, "/api/iam/logout", &session, None)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 401);
+    // The logout is in the provider's audit.
+    let auditor = app.admin().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let page = app
+            .get_json("/api/iam/audit?type=LoggedOut", &auditor, None)
+            .await;
+        if let Some(entry) = page["entries"].as_array().unwrap().first() {
+            assert_eq!(entry["details"]["userName"], ADMIN);
+            assert!(
+                !page.to_string().contains(&session),
+                "no session token in the audit"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no LoggedOut in the audit"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn expired_sessions_are_purged(kind: Kind) {
+    use sqlx::Connection;
+    let app = spawn_app_with(
+        kind,
+        &[("IAM_SESSION_TTL_SECS", "1"), ("IAM_TOKEN_SWEEP_SECS", "1")],
+    )
+    .await;
+    app.admin().await;
+    sqlx::any::install_default_drivers();
+    let mut database = sqlx::AnyConnection::connect(app.database_url())
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
+            .fetch_one(&mut database)
+            .await
+            .unwrap();
+        if left == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{left} expired sessions are still there"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn odd_requests_are_answered_in_the_dialects_error_form(kind: Kind) {
+    let app = spawn_app(kind).await;
+    let admin = app.admin().await;
+    let tenant = app.create_tenant(&admin, "Acme", true).await;
+    // Two tenant-context headers: which one is meant cannot be guessed.
+    let two = app
+        .request(Method::GET, "/api/iam/Users", &admin, Some(&tenant))
+        .header("X-VMware-VCloud-Tenant-Context", tenant.as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(two.status(), 400);
+    assert!(
+        error_of(two)
+            .await
+            .1
+            .contains("one X-VMware-VCloud-Tenant-Context")
+    );
+    // A query string that cannot be read.
+    let count = app
+        .request(
+            Method::GET,
+            "/api/iam/Users?count=abc",
+            &admin,
+            Some(&tenant),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(count.status(), 400);
+    assert_eq!(count.headers()["content-type"], VCA_JSON);
+    let (_, message) = error_of(count).await;
+    assert!(
+        message.contains("query string") && !message.contains("abc"),
+        "{message}"
+    );
+    // No such route, in either dialect.
+    let missing = app
+        .request(Method::GET, "/api/iam/Nothing", &admin, None)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    assert!(error_of(missing).await.1.contains("No such resource"));
+    let scim = app
+        .client
+        .get(app.url("/scim/v2/Nothing"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scim.status(), 404);
+    let body: Value = scim.json().await.unwrap();
+    assert_eq!(
+        body["schemas"][0],
+        "urn:ietf:params:scim:api:messages:2.0:Error"
+    );
+    // What the published vCloud Air client asks for after every login.
+    let instances = app
+        .request(Method::GET, "/api/sc/instances", &admin, None)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(instances.status(), 200);
+    assert_eq!(
+        instances.json::<Value>().await.unwrap(),
+        serde_json::json!({ "instances": [] })
+    );
 }

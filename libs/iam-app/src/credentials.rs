@@ -205,6 +205,45 @@ pub async fn open_session(
     Ok(token)
 }
 
+/// Ends the session whose token is `token`; whether there was one.
+pub async fn end_session(read_models: &ReadModels, token: &str) -> anyhow::Result<bool> {
+    let ended = sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+        .bind(sha256_hex(token))
+        .execute(read_models.pool())
+        .await?
+        .rows_affected();
+    Ok(ended > 0)
+}
+
+/// Deletes the sessions that expired before `now` (epoch milliseconds);
+/// returns how many.
+pub async fn purge_expired_sessions(read_models: &ReadModels, now: i64) -> anyhow::Result<u64> {
+    let purged = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+        .bind(now)
+        .execute(read_models.pool())
+        .await?
+        .rows_affected();
+    Ok(purged)
+}
+
+/// Purges expired sessions every `interval`, forever; a failure is logged
+/// and tried again at the next tick.
+pub async fn purge_sessions_forever(read_models: ReadModels, interval: Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let now = chrono::Utc::now().timestamp_millis();
+        match purge_expired_sessions(&read_models, now).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::debug!(purged, "purged expired sessions"),
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot purge expired sessions; will try again")
+            }
+        }
+    }
+}
+
 /// Lower-case hex SHA-256.
 pub fn sha256_hex(text: &str) -> String {
     Sha256::digest(text.as_bytes())

@@ -102,6 +102,14 @@ impl App {
     }
 
     /// The checkpoint and lag of every projector, inline and following.
+    /// Ends the session whose token is `token`, at once: also for a caller
+    /// resolved in the last half second. Whether there was one.
+    pub async fn end_session(&self, token: &str) -> anyhow::Result<bool> {
+        let ended = credentials::end_session(&self.read_models, token).await?;
+        self.recent_callers.clear();
+        Ok(ended)
+    }
+
     /// Whether answers read projector `name`'s read models right after a
     /// write (an inline projector), rather than saying how complete they are
     /// (the audit, which follows the log on its own).

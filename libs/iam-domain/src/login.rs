@@ -1,5 +1,5 @@
-//! Logins, as the audit records them: each attempt, successful or not, is an
-//! event on its organization's login stream (`login-<organization uuid>`).
+//! Logins and logouts, as the audit records them: each attempt, successful
+//! or not, and each logout is an event on its organization's login stream (`login-<organization uuid>`).
 //! Never the password that was tried.
 
 use chrono::{DateTime, Utc};
@@ -40,6 +40,18 @@ pub enum LoginEvent {
         /// When.
         at: DateTime<Utc>,
     },
+    /// A user ended its session.
+    LoggedOut {
+        /// The user.
+        user: UserId,
+        /// Its organization.
+        organization: OrgId,
+        /// Its `userName`.
+        #[serde(rename = "userName")]
+        user_name: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
     /// A login was refused.
     LoginFailed {
         /// The user the name belongs to, if any.
@@ -62,6 +74,7 @@ impl LoginEvent {
     pub fn event_type(&self) -> &'static str {
         match self {
             LoginEvent::LoginSucceeded { .. } => "LoginSucceeded",
+            LoginEvent::LoggedOut { .. } => "LoggedOut",
             LoginEvent::LoginFailed { .. } => "LoginFailed",
         }
     }
@@ -70,6 +83,7 @@ impl LoginEvent {
     pub fn organization(&self) -> OrgId {
         match self {
             LoginEvent::LoginSucceeded { organization, .. }
+            | LoginEvent::LoggedOut { organization, .. }
             | LoginEvent::LoginFailed { organization, .. } => *organization,
         }
     }

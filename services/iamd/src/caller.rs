@@ -14,6 +14,15 @@ use crate::startup::AppState;
 /// The tenant-context header (matched case-insensitively, like every header).
 pub(crate) const TENANT_CONTEXT: &str = "x-vmware-vcloud-tenant-context";
 
+/// The refusal of a request that names more than one tenant: which one it
+/// means cannot be guessed.
+pub(crate) fn several_tenant_contexts(request: &HttpRequest) -> Option<String> {
+    let count = request.headers().get_all(TENANT_CONTEXT).count();
+    (count > 1).then(|| {
+        format!("Send one X-VMware-VCloud-Tenant-Context header; this request has {count}.")
+    })
+}
+
 /// An authenticated caller and the organization it acts in.
 #[derive(Debug, Clone)]
 pub(crate) struct Caller(pub(crate) iam_app::Caller);
@@ -37,6 +46,9 @@ impl FromRequest for Caller {
 }
 
 async fn authenticate(request: &HttpRequest) -> Result<Caller, ApiError> {
+    if let Some(refusal) = several_tenant_contexts(request) {
+        return Err(ApiError::bad_request(refusal));
+    }
     let state = request
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state is missing")))?;

@@ -80,10 +80,15 @@ impl Settings {
         Ok(Self {
             listen: get("IAM_LISTEN")?.unwrap_or_else(|| DEFAULT_LISTEN.into()),
             database_url,
-            session_ttl: Duration::from_secs(positive(
+            // A stolen session must not outlive a day.
+            session_ttl: Duration::from_secs(at_most(
                 "IAM_SESSION_TTL_SECS",
-                get("IAM_SESSION_TTL_SECS")?,
-                DEFAULT_SESSION_TTL_SECS,
+                positive(
+                    "IAM_SESSION_TTL_SECS",
+                    get("IAM_SESSION_TTL_SECS")?,
+                    DEFAULT_SESSION_TTL_SECS,
+                )?,
+                DAY_SECS,
             )?),
             otlp_endpoint: get("OTEL_EXPORTER_OTLP_ENDPOINT")?,
             ready_max_lag: positive(
@@ -205,6 +210,18 @@ mod tests {
         assert_eq!(settings.database_url, "sqlite://data/iam.db");
         assert_eq!(settings.session_ttl, Duration::from_secs(900));
         assert_eq!(settings.otlp_endpoint, None);
+    }
+
+    #[test]
+    fn a_session_lives_at_most_a_day() {
+        assert!(settings(&[("IAM_SESSION_TTL_SECS", "86400")]).is_ok());
+        let error = settings(&[("IAM_SESSION_TTL_SECS", "86401")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("IAM_SESSION_TTL_SECS is invalid"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -18,6 +18,8 @@ use crate::routes::{
     info(title = "IAM provisioning service", description = "The vCloud Air identity API (SCIM 1.0 dialect), organizations and roles, and SCIM 2.0 for identity providers at /scim/v2."),
     paths(
         login::login,
+        login::logout,
+        login::instances,
         users::create::create,
         users::list::list,
         users::get::get,

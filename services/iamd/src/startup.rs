@@ -109,6 +109,10 @@ impl Application {
             state.app.read_models.clone(),
             STATISTICS_INTERVAL,
         ));
+        tokio::spawn(iam_app::credentials::purge_sessions_forever(
+            state.app.read_models.clone(),
+            settings.token_sweep_interval,
+        ));
         tokio::spawn(iam_app::token_expiry::sweep_forever(
             state.app.clone(),
             settings.token_sweep_interval,
@@ -127,11 +131,14 @@ impl Application {
                 .wrap(from_fn(crate::request_context::assign))
                 .app_data(state.clone())
                 .app_data(crate::negotiation::json_config())
+                .app_data(crate::routes::fallback::query_config())
                 .app_data(web::PayloadConfig::new(crate::negotiation::MAX_BODY_BYTES))
                 .service(health::healthz)
                 .service(health::readyz)
                 .service(health::metrics)
                 .service(login::login)
+                .service(login::logout)
+                .service(login::instances)
                 .service(users::create::create)
                 .service(users::list::list)
                 .service(users::get::get)
@@ -176,6 +183,7 @@ impl Application {
                     utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
                         .url("/api-docs/openapi.json", openapi.clone()),
                 )
+                .default_service(web::to(crate::routes::fallback::not_found))
         })
         .listen(listener)?
         .run();

@@ -5,7 +5,7 @@
 //! | events | OCSF class |
 //! |---|---|
 //! | a user created, enabled, disabled, deleted, its password set, other changes | Account Change (3001) |
-//! | logins, successful or not | Authentication (3002) |
+//! | logins, successful or not, and logouts | Authentication (3002) |
 //! | organizations and API tokens | Entity Management (3004) |
 //! | a user's roles changed | User Access Management (3005) |
 //! | groups | Group Management (3006) |
@@ -75,6 +75,7 @@ pub(crate) fn event(row: &AuditRow) -> Value {
         }
         kind if kind.starts_with("User") => (class::ACCOUNT_CHANGE, OTHER),
         "LoginSucceeded" => (class::AUTHENTICATION, 1),
+        "LoggedOut" => (class::AUTHENTICATION, 2),
         "LoginFailed" => {
             status = STATUS_FAILURE;
             if let Some(reason) = row.details.as_ref().and_then(|d| d["reason"].as_str()) {

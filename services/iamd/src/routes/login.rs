@@ -2,14 +2,16 @@
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::json;
 
+use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::negotiation::vca_json;
 use crate::request_context::RequestContext;
+use crate::routes::users::cause;
 use crate::startup::AppState;
 use iam_app::commands::{Authentication, Cause, record_login};
 use iam_app::credentials;
@@ -138,10 +140,80 @@ pub(crate) async fn login(
         .map_err(ApiError::internal)?;
     let mut response = vca_json(StatusCode::CREATED, &json!({ "serviceGroupIds": [] }));
     let value = HeaderValue::from_str(&token).map_err(ApiError::internal)?;
-    response
-        .headers_mut()
-        .insert(HeaderName::from_static("vchs-authorization"), value);
+    let headers = response.headers_mut();
+    headers.insert(HeaderName::from_static("vchs-authorization"), value);
+    // The answer carries a credential: no cache keeps it.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
+}
+
+/// Ends the caller's session at once: 204. An API token is revoked instead.
+#[utoipa::path(
+    tag = "session",
+    responses(
+        (status = 204, description = "The session has ended"),
+        (status = 400, description = "The caller used an API token, which is revoked rather than logged out", body = iam_scim::error::ErrorBody),
+        (status = 401, description = "No valid session", body = iam_scim::error::ErrorBody),
+    ),
+)]
+#[post("/api/iam/logout")]
+#[tracing::instrument(skip_all)]
+pub(crate) async fn logout(
+    state: web::Data<AppState>,
+    caller: Caller,
+    http: HttpRequest,
+    context: RequestContext,
+) -> Result<HttpResponse, ApiError> {
+    if caller.via_token {
+        return Err(ApiError::bad_request(
+            "Logout ends a session; an API token is revoked instead \
+             (POST /api/iam/Users/{id}/tokens/{tokenId}/revoke).",
+        ));
+    }
+    let token = http
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().split_once(' '))
+        .map(|(_, token)| token.trim())
+        .unwrap_or_default();
+    state
+        .app
+        .end_session(token)
+        .await
+        .map_err(ApiError::internal)?;
+    let (Some(user), Some(organization)) = (
+        UserId::parse(&caller.user.id),
+        OrgId::parse(&caller.user.organization_id),
+    ) else {
+        return Err(ApiError::internal(anyhow::anyhow!(
+            "the caller is unreadable"
+        )));
+    };
+    let event = LoginEvent::LoggedOut {
+        user,
+        organization,
+        user_name: caller.user.user_name.clone(),
+        at: chrono::Utc::now(),
+    };
+    let mut cause = cause(&caller, &context);
+    cause.organization = Some(organization.to_string());
+    record_login(&state.app, &event, &cause).await?;
+    Ok(HttpResponse::NoContent()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish())
+}
+
+/// `{"instances": []}`: this service holds no compute instances. The
+/// published vCloud Air client (pyvcloud's `VCA`) asks for them after every
+/// login.
+#[utoipa::path(
+    tag = "session",
+    responses((status = 200, description = "`{\"instances\": []}`", body = inline(serde_json::Value))),
+)]
+#[get("/api/sc/instances")]
+pub(crate) async fn instances(_caller: Caller) -> HttpResponse {
+    vca_json(StatusCode::OK, &json!({ "instances": [] }))
 }
 
 /// `(userName, password)` from a Basic header value.

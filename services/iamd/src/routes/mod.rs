@@ -2,6 +2,7 @@
 
 pub(crate) mod audit;
 pub(crate) mod console;
+pub(crate) mod fallback;
 pub(crate) mod health;
 pub(crate) mod login;
 pub(crate) mod organizations;

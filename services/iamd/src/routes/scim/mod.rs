@@ -416,6 +416,9 @@ async fn authenticate(request: &HttpRequest) -> Result<ScimCaller, ScimApiError>
     if !scheme.eq_ignore_ascii_case("bearer") && !scheme.eq_ignore_ascii_case("token") {
         return Err(unauthorized());
     }
+    if let Some(refusal) = crate::caller::several_tenant_contexts(request) {
+        return Err(ScimApiError::invalid_value(refusal));
+    }
     let tenant_context = request
         .headers()
         .get(crate::caller::TENANT_CONTEXT)
