@@ -288,6 +288,21 @@ async fn odd_requests_are_answered_in_the_dialects_error_form(kind: Kind) {
         body["schemas"][0],
         "urn:ietf:params:scim:api:messages:2.0:Error"
     );
+    // A value in the wrong place may be a secret: never repeated.
+    let mut body = user_body("jill@example.com", &["End User"]);
+    body["password"] = serde_json::json!(86_753_091_234_u64);
+    let wrong = app
+        .request(Method::POST, "/api/iam/Users", &admin, Some(&tenant))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 400);
+    let (_, message) = error_of(wrong).await;
+    assert!(
+        message.contains("expected a string") && !message.contains("8675309"),
+        "{message}"
+    );
     // What the published vCloud Air client asks for after every login.
     let instances = app
         .request(Method::GET, "/api/sc/instances", &admin, None)

@@ -85,7 +85,8 @@ fn json_error(error: JsonPayloadError, _request: &HttpRequest) -> actix_web::Err
             format!("Send the body as JSON, with Content-Type: {VCA_CONTENT_TYPE}."),
         ),
         JsonPayloadError::Deserialize(error) => ApiError::bad_request(format!(
-            "The body is not valid JSON for this request: {error}."
+            "The body is not valid JSON for this request: {}.",
+            without_the_value(&error.to_string())
         )),
         other => ApiError::new(
             status,
@@ -93,6 +94,37 @@ fn json_error(error: JsonPayloadError, _request: &HttpRequest) -> actix_web::Err
         ),
     };
     refusal.into()
+}
+
+/// A deserialization error without the value it quotes: serde says
+/// "invalid type: string \"hunter2\", expected a boolean", and the value may
+/// be a password sent in the wrong place. What is kept names the kind that
+/// came, the kind expected, and where.
+pub(crate) fn without_the_value(message: &str) -> String {
+    for prefix in ["invalid type: ", "invalid value: ", "invalid length "] {
+        let Some(start) = message.find(prefix) else {
+            continue;
+        };
+        let after = start + prefix.len();
+        let rest = &message[after..];
+        // The kind, then the value in backticks or double quotes, then ", expected".
+        let Some(quote) = rest.find(['`', '"']) else {
+            continue;
+        };
+        let Some(end) = rest.rfind(", expected") else {
+            continue;
+        };
+        if end <= quote {
+            continue;
+        }
+        return format!(
+            "{}{}{}",
+            &message[..after],
+            rest[..quote].trim_end(),
+            &rest[end..]
+        );
+    }
+    message.to_owned()
 }
 
 /// A JSON response in the dialect's content type.
@@ -130,5 +162,30 @@ mod tests {
         ] {
             assert!(!accepts_our_json(accept), "{accept}");
         }
+    }
+}
+
+#[cfg(test)]
+mod value_tests {
+    use super::without_the_value;
+
+    #[test]
+    fn a_value_in_the_wrong_place_is_not_repeated() {
+        assert_eq!(
+            without_the_value(
+                "invalid type: integer `12345678`, expected a string at line 1 column 20"
+            ),
+            "invalid type: integer, expected a string at line 1 column 20"
+        );
+        assert_eq!(
+            without_the_value(
+                r#"invalid type: string "hunter2, expected", expected a boolean at line 1 column 9"#
+            ),
+            "invalid type: string, expected a boolean at line 1 column 9"
+        );
+        assert_eq!(
+            without_the_value("missing field `email` at line 1 column 2"),
+            "missing field `email` at line 1 column 2"
+        );
     }
 }

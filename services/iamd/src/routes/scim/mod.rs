@@ -361,7 +361,10 @@ pub(crate) async fn json_body(
         ScimApiError::new(
             400,
             Some(ScimType::InvalidSyntax),
-            format!("The body is not valid JSON: {error}."),
+            format!(
+                "The body is not valid JSON: {}.",
+                crate::negotiation::without_the_value(&error.to_string())
+            ),
         )
     })
 }
