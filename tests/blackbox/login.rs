@@ -18,6 +18,7 @@ both_backends!(
     logout_ends_the_session_at_once_and_is_audited,
     expired_sessions_are_purged,
     odd_requests_are_answered_in_the_dialects_error_form,
+    a_role_change_ends_the_users_sessions,
 );
 
 async fn login_answers_201_with_a_token_and_refuses_alike_for_unknown_users_and_wrong_passwords(
@@ -314,4 +315,49 @@ async fn odd_requests_are_answered_in_the_dialects_error_form(kind: Kind) {
         instances.json::<Value>().await.unwrap(),
         serde_json::json!({ "instances": [] })
     );
+}
+
+async fn a_role_change_ends_the_users_sessions(kind: Kind) {
+    let app = spawn_app(kind).await;
+    let admin = app.admin().await;
+    let tenant = app.create_tenant(&admin, "Acme", true).await;
+    let mut body = user_body("jill@example.com", &["Read-Only Administrator"]);
+    body["password"] = serde_json::json!("a good long password");
+    let created: Value = app
+        .create_user(&admin, Some(&tenant), &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let jill = app.login("jill@example.com", "a good long password").await;
+    let users = app
+        .request(Method::GET, "/api/iam/Users", &jill, None)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(users.status(), 200);
+    let path = format!("/api/iam/Users/{}", created["id"].as_str().unwrap());
+    let mut changed = app.get_json(&path, &admin, Some(&tenant)).await;
+    changed["roles"] = serde_json::json!({"roles": [{"name": "End User"}]});
+    let put = app
+        .request(Method::PUT, &path, &admin, Some(&tenant))
+        .json(&changed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    let after = app
+        .request(Method::GET, "/api/iam/Users", &jill, None)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        after.status(),
+        401,
+        "the session ended with the role change"
+    );
+    // A new login works, under the new role.
+    let again = app.login("jill@example.com", "a good long password").await;
+    let own = app.get_json(&path, &again, None).await;
+    assert_eq!(own["roles"]["roles"][0]["name"], "End User");
 }

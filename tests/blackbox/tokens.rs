@@ -871,6 +871,8 @@ async fn a_role_without_token_authentication_stops_the_users_tokens(kind: Kind) 
              password, or ask an administrator for a role that allows API tokens."
         )
     );
+    // The role change ended jill's session: she signs in again.
+    let jill = app.login("jill@example.com", "jills password").await;
     let (status, _) = error_of(download(&app, &jill, &jill_id, &pending).await).await;
     assert_eq!(status, 403, "nor can a pending token be downloaded");
     let revoked = app

@@ -137,6 +137,9 @@ async fn write_credentials(
         };
         match event.event_type.as_str() {
             "UserCreated" | "UserPasswordSet" => {
+                if event.event_type == "UserPasswordSet" {
+                    signed_out.push(json!({ "id": user }));
+                }
                 if let Some(hash) = batch
                     .attachment_at(event.position)
                     .and_then(|attachment| attachment.get(PASSWORD_HASH))
@@ -150,10 +153,13 @@ async fn write_credentials(
                 forgotten.push(json!({ "id": user }));
             }
             // Deactivation ends the user's sessions: reactivating it does
-            // not bring them back (its API tokens do come back).
+            // not bring them back (its API tokens do come back). A role
+            // change or a new password ends them too: whoever holds one
+            // logs in again, under the new roles or with the new password.
             "UserStateChanged" if event.data["state"] == "Inactive" => {
                 signed_out.push(json!({ "id": user }));
             }
+            "UserRolesChanged" => signed_out.push(json!({ "id": user })),
             _ => {}
         }
     }
