@@ -23,6 +23,7 @@ both_backends!(
     a_user_as_it_was_at_a_past_moment_is_answered_with_as_of,
     every_event_records_who_did_it_where_and_in_which_request,
     x_forwarded_for_is_believed_only_from_a_trusted_proxy,
+    only_a_provider_administrator_touches_provider_administrators_and_nobody_changes_itself,
 );
 
 async fn the_documented_example_is_answered_with_every_documented_field(kind: Kind) {
@@ -886,4 +887,139 @@ async fn x_forwarded_for_is_believed_only_from_a_trusted_proxy(kind: Kind) {
             .expect("the creation is in the log");
         assert_eq!(created.metadata["sourceAddress"], expected, "{forwarded}");
     }
+}
+
+async fn only_a_provider_administrator_touches_provider_administrators_and_nobody_changes_itself(
+    kind: Kind,
+) {
+    let app = spawn_app(kind).await;
+    let admin = app.admin().await;
+    let providers: Value = app.users(&admin, None).await;
+    let bootstrap_id = providers["users"][0]["id"].as_str().unwrap().to_owned();
+    let mut body = user_body(
+        "paa@provider.example.com",
+        &["Provider Account Administrator"],
+    );
+    body["password"] = json!("a good long password");
+    let created = app.create_user(&admin, None, &body).await;
+    assert_eq!(created.status(), 201);
+    let paa_id = created.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let paa = app
+        .login("paa@provider.example.com", "a good long password")
+        .await;
+    let put = |session: String, id: String, change: fn(&mut Value)| {
+        let app = &app;
+        async move {
+            let path = format!("/api/iam/Users/{id}");
+            let mut user = app.get_json(&path, &session, None).await;
+            change(&mut user);
+            let response = app
+                .request(Method::PUT, &path, &session, None)
+                .json(&user)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            if status == 200 {
+                return (status, String::new());
+            }
+            let (_, message) = error_of(response).await;
+            (status, message)
+        }
+    };
+    // A Provider Account Administrator cannot promote itself …
+    let (status, message) = put(paa.clone(), paa_id.clone(), |user| {
+        user["roles"] = json!({"roles": [{"name": "Provider Administrator"}]});
+    })
+    .await;
+    assert_eq!(status, 403, "{message}");
+    // … nor demote or deactivate the Provider Administrator …
+    for change in [
+        (|user: &mut Value| {
+            user["roles"] = json!({"roles": [{"name": "Provider Business Specialist"}]});
+        }) as fn(&mut Value),
+        |user: &mut Value| user["state"] = json!("Inactive"),
+    ] {
+        let (status, message) = put(paa.clone(), bootstrap_id.clone(), change).await;
+        assert_eq!(status, 403, "{message}");
+        assert!(
+            message.contains("Only a Provider Administrator"),
+            "{message}"
+        );
+    }
+    let deleted = app
+        .request(
+            Method::DELETE,
+            &format!("/api/iam/Users/{bootstrap_id}"),
+            &paa,
+            None,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 403);
+    // … nor create one.
+    let created = app
+        .create_user(
+            &paa,
+            None,
+            &user_body("pa2@provider.example.com", &["Provider Administrator"]),
+        )
+        .await;
+    assert_eq!(created.status(), 403);
+    // Nobody changes its own roles or state, a Provider Administrator neither.
+    let (status, message) = put(admin.clone(), bootstrap_id.clone(), |user| {
+        user["state"] = json!("Inactive");
+    })
+    .await;
+    assert_eq!(status, 403, "{message}");
+    assert!(message.contains("your own roles or state"), "{message}");
+    // What a Provider Administrator may do: promote the other.
+    let (status, _) = put(admin.clone(), paa_id.clone(), |user| {
+        user["roles"] = json!({"roles": [{"name": "Provider Administrator"}]});
+    })
+    .await;
+    assert_eq!(status, 200);
+    // An API token cannot mint API tokens: that needs a password session.
+    let token: Value = app
+        .create_token(&admin, &bootstrap_id, 1)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let secret: Value = app
+        .download_token(&admin, &bootstrap_id, token["id"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let with_token = format!("Token {}", secret["token"].as_str().unwrap());
+    let minted = app
+        .client
+        .post(app.url(&format!("/api/iam/Users/{bootstrap_id}/tokens")))
+        .header("Authorization", &with_token)
+        .header("Accept", VCA_JSON)
+        .json(&json!({"name": "forever", "description": "x", "lifetimeDays": 365}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(minted.status(), 403);
+    let (_, message) = error_of(minted).await;
+    assert!(message.contains("password session"), "{message}");
+    // It may still revoke itself.
+    let revoked = app
+        .client
+        .post(app.url(&format!(
+            "/api/iam/Users/{bootstrap_id}/tokens/{}/revoke",
+            token["id"].as_str().unwrap()
+        )))
+        .header("Authorization", &with_token)
+        .header("Accept", VCA_JSON)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
 }

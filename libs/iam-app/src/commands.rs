@@ -49,6 +49,11 @@ pub struct Cause {
     pub source_address: Option<String>,
     /// The client's `User-Agent`.
     pub user_agent: Option<String>,
+    /// The caller as the policy sees it, when a user asked (none for the
+    /// first start and the service's own sweeps): account changes are
+    /// checked against it once decided (`policy::may_change_account`).
+    /// Never part of the metadata.
+    pub acting: Option<iam_domain::policy::Actor>,
 }
 
 /// How the actor of a change authenticated.
@@ -234,6 +239,10 @@ pub async fn create_user(
     creation: &Creation,
 ) -> Result<UserWritten, AppError> {
     let events = user::decide(None, command)?;
+    if let Some(actor) = &cause.acting {
+        iam_domain::policy::may_change_account(actor, None, &events)
+            .map_err(|denied| AppError::forbidden(denied.0))?;
+    }
     let Some(UserEvent::UserCreated { id, user_name, .. }) = events.first() else {
         return Err(AppError::internal(anyhow::anyhow!(
             "creating a user decided no UserCreated event"
@@ -290,6 +299,10 @@ pub async fn run_user_command_with_password(
         return Err(changed_since_read("user", revision));
     }
     let events = user::decide(current.as_ref(), command)?;
+    if let Some(actor) = &cause.acting {
+        iam_domain::policy::may_change_account(actor, current.as_ref(), &events)
+            .map_err(|denied| AppError::forbidden(denied.0))?;
+    }
     if events.is_empty() {
         return Ok(UserWritten {
             events,

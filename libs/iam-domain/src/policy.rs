@@ -136,6 +136,50 @@ pub fn may_manage_users(
     }
 }
 
+/// Whether `actor` may make the change `events` (decided for `target`, or
+/// for a new user when `None`) to an account: only a Provider Administrator
+/// grants or removes Provider Administrator or changes a Provider
+/// Administrator's account, and nobody changes its own roles or state.
+/// Call it with the events a command decided, whatever the dialect that
+/// asked: a role given by a PUT, a PATCH or a role group's membership is
+/// the same `UserRolesChanged`.
+pub fn may_change_account(
+    actor: &Actor,
+    target: Option<&crate::user::User>,
+    events: &[crate::user::UserEvent],
+) -> Result<(), Denied> {
+    use crate::user::UserEvent;
+    let held = |roles: &[Role]| roles.contains(&Role::ProviderAdministrator);
+    let was_provider_administrator = target.is_some_and(|user| held(&user.roles));
+    let touches_provider_administrator = was_provider_administrator
+        || events.iter().any(|event| match event {
+            UserEvent::UserCreated { roles, .. } | UserEvent::UserRolesChanged { roles, .. } => {
+                held(roles) != was_provider_administrator
+            }
+            _ => false,
+        });
+    if touches_provider_administrator && !actor.holds(Role::ProviderAdministrator) {
+        return Err(Denied(
+            "Only a Provider Administrator may grant or remove Provider Administrator, or change a \
+             Provider Administrator's account."
+                .into(),
+        ));
+    }
+    let own = target.is_some_and(|user| user.id == actor.user);
+    let roles_or_state = events.iter().any(|event| {
+        matches!(
+            event,
+            UserEvent::UserRolesChanged { .. } | UserEvent::UserStateChanged { .. }
+        )
+    });
+    if own && roles_or_state {
+        return Err(Denied(
+            "You cannot change your own roles or state: ask another administrator.".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Whether `actor` may read the audit of `organization` (the effective
 /// organization): Account and Read-Only Administrators their own tenant's;
 /// Provider Administrators, Provider Account Administrators and Provider
@@ -271,5 +315,159 @@ pub fn may_manage_tokens(
         Ok(())
     } else {
         Err(Denied("You may manage only your own tokens here.".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::user::{Profile, User, UserEvent, UserState};
+    use crate::{Email, UserName};
+
+    fn actor(id: u128, role: Role) -> Actor {
+        Actor {
+            user: UserId::new(Uuid::from_u128(id)),
+            home: OrgId::new(Uuid::from_u128(1)),
+            home_kind: match role.entry().scope {
+                crate::RoleScope::Provider => OrgKind::Provider,
+                _ => OrgKind::Tenant,
+            },
+            roles: vec![role],
+        }
+    }
+
+    fn user(id: u128, role: Role) -> User {
+        let at = Utc
+            .with_ymd_and_hms(2026, 11, 30, 8, 0, 0)
+            .single()
+            .unwrap();
+        User {
+            id: UserId::new(Uuid::from_u128(id)),
+            organization: OrgId::new(Uuid::from_u128(1)),
+            user_name: UserName::parse("someone@example.com").unwrap(),
+            email: Email::parse("someone@example.com").unwrap(),
+            given_name: "Some".into(),
+            family_name: "One".into(),
+            state: UserState::Active,
+            roles: vec![role],
+            created_at: at,
+            modified_at: at,
+            deleted: false,
+            profile: Profile::default(),
+            managed: false,
+        }
+    }
+
+    fn roles_changed(roles: Vec<Role>) -> UserEvent {
+        UserEvent::UserRolesChanged {
+            roles,
+            at: Utc::now(),
+            displaced: Vec::new(),
+            defaulted: false,
+        }
+    }
+
+    fn deactivated() -> UserEvent {
+        UserEvent::UserStateChanged {
+            state: UserState::Inactive,
+            at: Utc::now(),
+        }
+    }
+
+    /// Every role as actor against every role as target: granting Provider
+    /// Administrator, taking it away, and any change to a Provider
+    /// Administrator's account are a Provider Administrator's alone; nobody
+    /// changes its own roles or state.
+    #[test]
+    fn every_role_against_every_other_for_the_account_rules() {
+        const PA: Role = Role::ProviderAdministrator;
+        for acting in Role::all() {
+            for held in Role::all() {
+                let actor = actor(10, acting);
+                let other = user(20, held);
+                let may_touch_pa = acting == PA;
+                let target_is_pa = held == PA;
+                // Grant Provider Administrator.
+                let grant = may_change_account(&actor, Some(&other), &[roles_changed(vec![PA])]);
+                assert_eq!(
+                    grant.is_ok(),
+                    may_touch_pa,
+                    "{acting:?} granting Provider Administrator to {held:?}"
+                );
+                // Move the target to another role (which removes PA from a PA).
+                let moved = may_change_account(
+                    &actor,
+                    Some(&other),
+                    &[roles_changed(vec![Role::ProviderBusinessSpecialist])],
+                );
+                assert_eq!(
+                    moved.is_ok(),
+                    !target_is_pa || may_touch_pa,
+                    "{acting:?} changing the roles of {held:?}"
+                );
+                // Any other change to the account, e.g. its state, or its deletion.
+                for change in [deactivated(), UserEvent::UserDeleted { at: Utc::now() }] {
+                    assert_eq!(
+                        may_change_account(&actor, Some(&other), &[change]).is_ok(),
+                        !target_is_pa || may_touch_pa,
+                        "{acting:?} changing the account of {held:?}"
+                    );
+                }
+                // Its own roles and state: never, whoever it is.
+                let own = user(10, acting);
+                for change in [roles_changed(vec![held]), deactivated()] {
+                    assert!(
+                        may_change_account(&actor, Some(&own), &[change]).is_err(),
+                        "{acting:?} changing its own roles or state"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn creating_a_provider_administrator_takes_one() {
+        let created = |roles: Vec<Role>| UserEvent::UserCreated {
+            id: UserId::new(Uuid::from_u128(30)),
+            organization: OrgId::new(Uuid::from_u128(1)),
+            user_name: "new@example.com".into(),
+            email: "new@example.com".into(),
+            given_name: "New".into(),
+            family_name: "User".into(),
+            state: UserState::Active,
+            roles,
+            at: Utc::now(),
+            profile: Profile::default(),
+            managed: false,
+        };
+        let account_admin = actor(10, Role::ProviderAccountAdministrator);
+        assert!(
+            may_change_account(
+                &account_admin,
+                None,
+                &[created(vec![Role::ProviderAdministrator])]
+            )
+            .is_err()
+        );
+        assert!(
+            may_change_account(
+                &account_admin,
+                None,
+                &[created(vec![Role::ProviderBusinessSpecialist])]
+            )
+            .is_ok()
+        );
+        let provider_admin = actor(10, Role::ProviderAdministrator);
+        assert!(
+            may_change_account(
+                &provider_admin,
+                None,
+                &[created(vec![Role::ProviderAdministrator])]
+            )
+            .is_ok()
+        );
     }
 }

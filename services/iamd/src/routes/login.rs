@@ -130,6 +130,7 @@ pub(crate) async fn login(
         trace_id: crate::telemetry::current_trace_id(),
         source_address: context.source_address.clone(),
         user_agent: context.user_agent.clone(),
+        acting: None,
     };
     record_login(&state.app, &event, &cause).await?;
     let Some(user) = accepted else {

@@ -130,6 +130,7 @@ pub(crate) async fn create(
     path: web::Path<String>,
     body: web::Json<NewToken>,
 ) -> Result<HttpResponse, ApiError> {
+    require_password_session(&caller)?;
     let (row, as_owner) = visible_user(&state, &caller, &path).await?;
     let owner = owner_of(&row, as_owner)?;
     may_manage_tokens(
@@ -243,6 +244,7 @@ pub(crate) async fn download(
     context: RequestContext,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
+    require_password_session(&caller)?;
     let (user_id, token_id) = path.into_inner();
     let (_, id) =
         authorized_token(&state, &caller, &user_id, &token_id, TokenAction::Download).await?;
@@ -304,6 +306,19 @@ pub(crate) struct TokenQuery {
     page: Option<i64>,
     #[serde(rename = "pageSize")]
     page_size: Option<i64>,
+}
+
+/// 403 for a caller that authenticated with an API token: creating or
+/// downloading a token needs a password session, or a leaked short-lived
+/// token would mint itself long-lived ones. Revoking stays open to tokens.
+fn require_password_session(caller: &Caller) -> Result<(), ApiError> {
+    if caller.via_token {
+        return Err(ApiError::forbidden(
+            "Creating or downloading API tokens needs a password session: log in with \
+             POST /api/iam/login. An API token may still revoke its own.",
+        ));
+    }
+    Ok(())
 }
 
 /// The tokens of the effective organization: by status and user, paged.

@@ -83,6 +83,7 @@ pub(crate) fn cause(caller: &iam_app::Caller, context: &RequestContext) -> Cause
         trace_id: crate::telemetry::current_trace_id(),
         source_address: context.source_address.clone(),
         user_agent: context.user_agent.clone(),
+        acting: Some(caller.actor.clone()),
     }
 }
 
