@@ -212,6 +212,27 @@ impl TestApp {
         process.wait().expect("the killed process is reaped")
     }
 
+    /// The process's resident memory now and at its peak so far, in KiB
+    /// (`VmRSS` and `VmHWM` of `/proc/PID/status`).
+    pub(crate) fn memory_kib(&self) -> (u64, u64) {
+        let id = self.locked_process().id();
+        let status = std::fs::read_to_string(format!("/proc/{id}/status")).expect("/proc status");
+        let field = |name: &str| -> u64 {
+            status
+                .lines()
+                .find_map(|line| {
+                    line.strip_prefix(name)?
+                        .trim()
+                        .strip_suffix("kB")?
+                        .trim()
+                        .parse()
+                        .ok()
+                })
+                .unwrap_or_else(|| panic!("no {name} in /proc/{id}/status"))
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
     /// Sends SIGTERM (a graceful stop) and returns without waiting.
     pub(crate) fn terminate(&self) {
         let mut process = self.locked_process();

@@ -28,6 +28,9 @@ pub enum Refusal {
     /// Another request changed the same resource at the same moment (409;
     /// reading it again and retrying succeeds). Not a uniqueness conflict.
     Concurrent,
+    /// The service is at capacity for this kind of work (503, with
+    /// `Retry-After`): trying again in a moment succeeds.
+    Busy,
 }
 
 /// A refused or failed request.

@@ -70,12 +70,16 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status)
-            .insert_header((
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(VCA_CONTENT_TYPE),
-            ))
-            .json(ErrorBody::new(self.status.as_u16(), &self.message))
+        let mut response = HttpResponse::build(self.status);
+        response.insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(VCA_CONTENT_TYPE),
+        ));
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            // At capacity for a moment: say when to come back.
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+        }
+        response.json(ErrorBody::new(self.status.as_u16(), &self.message))
     }
 }
 
@@ -91,6 +95,7 @@ impl From<AppError> for ApiError {
                     Refusal::Conflict | Refusal::Concurrent => StatusCode::CONFLICT,
                     Refusal::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
                     Refusal::KeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+                    Refusal::Busy => StatusCode::SERVICE_UNAVAILABLE,
                 };
                 Self::new(status, message)
             }

@@ -60,7 +60,7 @@ pub(crate) async fn login(
         None => None,
     };
     // Verify even for an unknown user (against a decoy), so that both take as long.
-    let verified = credentials::verify_password(password, hash).await;
+    let verified = credentials::verify_password(password, hash).await?;
     let at = chrono::Utc::now();
     // Every attempt is audited in the organization of the user it names; an
     // unknown name in the provider's. The caller hears one answer for all.

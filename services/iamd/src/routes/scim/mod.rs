@@ -92,6 +92,7 @@ impl From<AppError> for ScimApiError {
                     Refusal::Concurrent => (409, None),
                     Refusal::PreconditionFailed => (412, None),
                     Refusal::KeyReused => (422, None),
+                    Refusal::Busy => (503, None),
                 };
                 Self::new(status, scim_type, message)
             }
@@ -125,6 +126,11 @@ impl ResponseError for ScimApiError {
         }
         let (_, body) = self.parts();
         let mut response = scim_json(self.status_code(), &body);
+        if self.status_code() == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if self.status_code() == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

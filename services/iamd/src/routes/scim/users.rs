@@ -206,9 +206,7 @@ async fn password_hash(input: &UserInput) -> Result<Option<String>, ScimApiError
     iam_app::credentials::check_password(password)
         .map_err(|why| ScimApiError::invalid_value(format!("The {why}.")))?;
     Ok(Some(
-        iam_app::credentials::hash_password(password.clone())
-            .await
-            .map_err(ScimApiError::internal)?,
+        iam_app::credentials::hash_password(password.clone()).await?,
     ))
 }
 

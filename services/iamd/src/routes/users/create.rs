@@ -80,11 +80,7 @@ pub(crate) async fn create(
                 Some(password) => {
                     credentials::check_password(&password)
                         .map_err(|why| ApiError::bad_request(format!("The {why}.")))?;
-                    Some(
-                        credentials::hash_password(password)
-                            .await
-                            .map_err(ApiError::internal)?,
-                    )
+                    Some(credentials::hash_password(password).await?)
                 }
                 None => None,
             };
