@@ -20,6 +20,7 @@ both_backends!(
     odd_requests_are_answered_in_the_dialects_error_form,
     a_role_change_ends_the_users_sessions,
     two_hundred_parallel_logins_keep_memory_flat,
+    failed_logins_are_slowed_then_refused_per_name_and_per_address,
 );
 
 async fn login_answers_201_with_a_token_and_refuses_alike_for_unknown_users_and_wrong_passwords(
@@ -390,7 +391,7 @@ async fn two_hundred_parallel_logins_keep_memory_flat(kind: Kind) {
     assert!(
         statuses
             .iter()
-            .all(|status| [201, 401, 503].contains(status)),
+            .all(|status| [201, 401, 429, 503].contains(status)),
         "{statuses:?}"
     );
     assert!(
@@ -409,4 +410,51 @@ async fn two_hundred_parallel_logins_keep_memory_flat(kind: Kind) {
         grew_mib < 120,
         "the peak grew by {grew_mib} MiB under 200 parallel logins"
     );
+}
+
+async fn failed_logins_are_slowed_then_refused_per_name_and_per_address(kind: Kind) {
+    let app = spawn_app_with(
+        kind,
+        &[
+            ("IAM_LOGIN_MAX_FAILURES", "3"),
+            ("IAM_LOGIN_MAX_FAILURES_PER_ADDRESS", "8"),
+            ("IAM_LOGIN_LOCKOUT_SECS", "600"),
+        ],
+    )
+    .await;
+    let wrong = |name: &'static str| {
+        let app = &app;
+        async move { app.try_login(name, "a wrong password").await.status() }
+    };
+    // Two failures, then a success: the count starts again.
+    assert_eq!(wrong(ADMIN).await, 401);
+    assert_eq!(wrong(ADMIN).await, 401);
+    assert_eq!(app.try_login(ADMIN, ADMIN_PASSWORD).await.status(), 201);
+    // Three failures in a row: the name is refused, the right password too.
+    for _ in 0..3 {
+        assert_eq!(wrong(ADMIN).await, 401);
+    }
+    let refused = app.try_login(ADMIN, ADMIN_PASSWORD).await;
+    assert_eq!(refused.status(), 429);
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=600).contains(&retry_after), "{retry_after}");
+    // A name nobody has is counted and refused alike: no existence oracle.
+    for _ in 0..3 {
+        assert_eq!(wrong("nobody@example.com").await, 401);
+    }
+    assert_eq!(wrong("nobody@example.com").await, 429);
+    // The address has now failed 8 times: any other name from it is refused.
+    assert_eq!(wrong("somebody@example.com").await, 429);
+    // The refusals are audited, in the provider's organization here.
+    let store = iam_eventstore::connect(app.database_url()).await.unwrap();
+    let log = store.read_all(1, 1000).await.unwrap();
+    let throttled = log
+        .iter()
+        .filter(|e| e.event_type == "LoginFailed" && e.data["reason"] == "throttled")
+        .count();
+    assert_eq!(throttled, 3, "every refusal is in the log");
 }

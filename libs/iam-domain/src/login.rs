@@ -22,6 +22,9 @@ pub enum LoginFailure {
     WrongPassword,
     /// The user is inactive.
     Inactive,
+    /// Too many failed logins for the name or from the address: refused
+    /// before the password was checked.
+    Throttled,
 }
 
 /// A login attempt.

@@ -27,6 +27,8 @@ pub struct Settings {
     /// The proxies whose `X-Forwarded-For` is believed
     /// (`IAM_TRUSTED_PROXIES`: addresses or CIDR ranges, comma-separated).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// How failed logins are throttled.
+    pub login_limits: crate::throttle::LoginLimits,
 }
 
 pub use iam_app::bootstrap::{Bootstrap, Secret};
@@ -110,6 +112,31 @@ impl Settings {
                 DAY_SECS,
             )?),
             trusted_proxies: trusted_proxies(get("IAM_TRUSTED_PROXIES")?)?,
+            login_limits: crate::throttle::LoginLimits {
+                per_name: at_most(
+                    "IAM_LOGIN_MAX_FAILURES",
+                    positive("IAM_LOGIN_MAX_FAILURES", get("IAM_LOGIN_MAX_FAILURES")?, 5)?,
+                    u64::from(u32::MAX),
+                )? as u32,
+                per_address: at_most(
+                    "IAM_LOGIN_MAX_FAILURES_PER_ADDRESS",
+                    positive(
+                        "IAM_LOGIN_MAX_FAILURES_PER_ADDRESS",
+                        get("IAM_LOGIN_MAX_FAILURES_PER_ADDRESS")?,
+                        50,
+                    )?,
+                    u64::from(u32::MAX),
+                )? as u32,
+                lockout: Duration::from_secs(at_most(
+                    "IAM_LOGIN_LOCKOUT_SECS",
+                    positive(
+                        "IAM_LOGIN_LOCKOUT_SECS",
+                        get("IAM_LOGIN_LOCKOUT_SECS")?,
+                        300,
+                    )?,
+                    DAY_SECS,
+                )?),
+            },
         })
     }
 }

@@ -16,6 +16,8 @@ use crate::negotiation::VCA_CONTENT_TYPE;
 pub(crate) struct ApiError {
     status: StatusCode,
     message: String,
+    /// Seconds to wait before trying again (`Retry-After`), for 429 and 503.
+    retry_after: Option<u64>,
 }
 
 impl std::fmt::Display for ApiError {
@@ -30,6 +32,15 @@ impl ApiError {
         Self {
             status,
             message: message.into(),
+            retry_after: (status == StatusCode::SERVICE_UNAVAILABLE).then_some(1),
+        }
+    }
+
+    /// 429, with the seconds to wait.
+    pub(crate) fn too_many_requests(message: impl Into<String>, retry_after: u64) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, message)
         }
     }
 
@@ -75,9 +86,9 @@ impl ResponseError for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static(VCA_CONTENT_TYPE),
         ));
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            // At capacity for a moment: say when to come back.
-            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+        if let Some(seconds) = self.retry_after {
+            // Say when to come back.
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
         }
         response.json(ErrorBody::new(self.status.as_u16(), &self.message))
     }

@@ -15,3 +15,4 @@ mod request_context;
 mod routes;
 pub mod startup;
 pub mod telemetry;
+pub mod throttle;

@@ -31,6 +31,8 @@ pub struct AppState {
     pub ready_max_lag: u64,
     /// The proxies whose `X-Forwarded-For` is believed (`IAM_TRUSTED_PROXIES`).
     pub trusted_proxies: Arc<[ipnet::IpNet]>,
+    /// Failed logins, counted per name and address.
+    pub login_throttle: Arc<crate::throttle::LoginThrottle>,
 }
 
 impl Deref for AppState {
@@ -57,6 +59,7 @@ impl AppState {
             prometheus,
             ready_max_lag: settings.ready_max_lag,
             trusted_proxies: settings.trusted_proxies.clone().into(),
+            login_throttle: Arc::new(crate::throttle::LoginThrottle::new(settings.login_limits)),
         }))
     }
 }

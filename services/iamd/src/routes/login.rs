@@ -52,6 +52,10 @@ pub(crate) async fn login(
                 "The Authorization header must be Basic <base64 of userName:password>.",
             )
         })?;
+    let address = context.source_address.as_deref();
+    if let Err(retry_after) = state.login_throttle.check(&user_name, address) {
+        return throttled(&state, &context, &user_name, retry_after).await;
+    }
     let user = state.read_models.user_by_name(&user_name).await?;
     let hash = match &user {
         Some(user) => credentials::password_hash(&state.read_models, &user.id)
@@ -134,8 +138,13 @@ pub(crate) async fn login(
     };
     record_login(&state.app, &event, &cause).await?;
     let Some(user) = accepted else {
+        // Each failure holds the answer back a little longer (the limit
+        // then refuses the name or address outright).
+        let delay = state.login_throttle.failed(&user_name, address);
+        tokio::time::sleep(delay).await;
         return Err(ApiError::unauthorized(REFUSED));
     };
+    state.login_throttle.succeeded(&user_name);
     let token = credentials::open_session(&state.read_models, &user.id, state.session_ttl)
         .await
         .map_err(ApiError::internal)?;
@@ -146,6 +155,51 @@ pub(crate) async fn login(
     // The answer carries a credential: no cache keeps it.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
+}
+
+/// 429 with `Retry-After` for a name or address that failed too often, the
+/// same whether the user exists; audited like any failed login.
+async fn throttled(
+    state: &AppState,
+    context: &RequestContext,
+    user_name: &str,
+    retry_after: std::time::Duration,
+) -> Result<HttpResponse, ApiError> {
+    let row = state.read_models.user_by_name(user_name).await?;
+    let organization = match &row {
+        Some(row) => OrgId::parse(&row.organization_id),
+        None => state
+            .read_models
+            .provider()
+            .await?
+            .and_then(|provider| OrgId::parse(&provider.id)),
+    }
+    .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no organization to audit the login in")))?;
+    let event = LoginEvent::LoginFailed {
+        user: row.as_ref().and_then(|row| UserId::parse(&row.id)),
+        organization,
+        user_name: row.map_or_else(|| user_name.to_owned(), |row| row.user_name),
+        reason: LoginFailure::Throttled,
+        at: chrono::Utc::now(),
+    };
+    let cause = Cause {
+        organization: Some(organization.to_string()),
+        authentication: Some(Authentication::Password),
+        request_id: Some(context.id.clone()),
+        client_request_id: context.client_id.clone(),
+        trace_id: crate::telemetry::current_trace_id(),
+        source_address: context.source_address.clone(),
+        user_agent: context.user_agent.clone(),
+        ..Cause::default()
+    };
+    record_login(&state.app, &event, &cause).await?;
+    let seconds = retry_after.as_secs().max(1);
+    Err(ApiError::too_many_requests(
+        format!(
+            "Too many failed logins for this user name or from this address; try again in {seconds} s."
+        ),
+        seconds,
+    ))
 }
 
 /// Ends the caller's session at once: 204. An API token is revoked instead.

@@ -1,0 +1,174 @@
+//! Failed logins, throttled per `userName` and per source address: each
+//! failure slows the next answer a little, and past a limit the name or the
+//! address is refused (429 with `Retry-After`) until its lockout ends. A
+//! successful login clears its name's count. The counts live in this
+//! replica's memory: behind a load balancer of N replicas an attacker gets
+//! up to N times the limit.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// The limits (`IAM_LOGIN_MAX_FAILURES`, `IAM_LOGIN_MAX_FAILURES_PER_ADDRESS`,
+/// `IAM_LOGIN_LOCKOUT_SECS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginLimits {
+    /// Failures of one `userName` before it is refused.
+    pub per_name: u32,
+    /// Failures from one source address before it is refused.
+    pub per_address: u32,
+    /// How long failures are counted, and a refusal lasts.
+    pub lockout: Duration,
+}
+
+/// The longest a failed login's answer is held back.
+const MAX_DELAY: Duration = Duration::from_secs(1);
+/// What each failure adds to that delay.
+const DELAY_STEP: Duration = Duration::from_millis(100);
+/// Entries kept at most; the oldest go first, so that a flood of names
+/// cannot grow memory without bound.
+const MAX_ENTRIES: usize = 100_000;
+
+#[derive(Debug, Clone, Copy)]
+struct Failures {
+    count: u32,
+    since: Instant,
+}
+
+/// The failure counts of names and addresses.
+#[derive(Debug)]
+pub struct LoginThrottle {
+    limits: LoginLimits,
+    failures: Mutex<HashMap<String, Failures>>,
+}
+
+fn name_key(user_name: &str) -> String {
+    format!("name:{}", user_name.trim().to_lowercase())
+}
+
+fn address_key(address: &str) -> String {
+    format!("address:{address}")
+}
+
+impl LoginThrottle {
+    pub fn new(limits: LoginLimits) -> Self {
+        Self {
+            limits,
+            failures: Mutex::default(),
+        }
+    }
+
+    /// `Err(retry_after)` while `user_name` or `address` is locked out.
+    pub(crate) fn check(&self, user_name: &str, address: Option<&str>) -> Result<(), Duration> {
+        let now = Instant::now();
+        let failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        let locked = |key: String, limit: u32| -> Option<Duration> {
+            let entry = failures.get(&key)?;
+            let ends = entry.since + self.limits.lockout;
+            (entry.count >= limit && ends > now).then(|| ends - now)
+        };
+        let by_name = locked(name_key(user_name), self.limits.per_name);
+        let by_address =
+            address.and_then(|address| locked(address_key(address), self.limits.per_address));
+        match by_name.into_iter().chain(by_address).max() {
+            Some(retry_after) => Err(retry_after),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts a failure of `user_name` from `address`; returns how long to
+    /// hold the answer back.
+    pub(crate) fn failed(&self, user_name: &str, address: Option<&str>) -> Duration {
+        let now = Instant::now();
+        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        if failures.len() >= MAX_ENTRIES {
+            let lockout = self.limits.lockout;
+            failures.retain(|_, entry| entry.since + lockout > now);
+            if failures.len() >= MAX_ENTRIES {
+                failures.clear();
+            }
+        }
+        let mut count = 0;
+        for key in std::iter::once(name_key(user_name)).chain(address.map(address_key)) {
+            let entry = failures.entry(key).or_insert(Failures {
+                count: 0,
+                since: now,
+            });
+            if entry.since + self.limits.lockout <= now {
+                *entry = Failures {
+                    count: 0,
+                    since: now,
+                };
+            }
+            entry.count += 1;
+            count = count.max(entry.count);
+        }
+        (DELAY_STEP * count).min(MAX_DELAY)
+    }
+
+    /// A successful login: its name's failures are forgotten.
+    pub(crate) fn succeeded(&self, user_name: &str) {
+        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        failures.remove(&name_key(user_name));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn throttle() -> LoginThrottle {
+        LoginThrottle::new(LoginLimits {
+            per_name: 3,
+            per_address: 5,
+            lockout: Duration::from_secs(60),
+        })
+    }
+
+    #[test]
+    fn a_name_is_slowed_then_refused_and_a_success_forgives_it() {
+        let throttle = throttle();
+        assert_eq!(
+            throttle.failed("Jill@x.org", None),
+            Duration::from_millis(100)
+        );
+        assert_eq!(
+            throttle.failed("jill@x.org", None),
+            Duration::from_millis(200)
+        );
+        assert!(throttle.check("jill@x.org", None).is_ok());
+        throttle.failed("jill@x.org", None);
+        let retry_after = throttle.check("JILL@x.org", None).unwrap_err();
+        assert!(retry_after <= Duration::from_secs(60) && retry_after > Duration::from_secs(50));
+        assert!(
+            throttle.check("jack@x.org", None).is_ok(),
+            "other names are not held back"
+        );
+        throttle.succeeded("jill@x.org");
+        assert!(throttle.check("jill@x.org", None).is_ok());
+    }
+
+    #[test]
+    fn an_address_trying_many_names_is_refused() {
+        let throttle = throttle();
+        for n in 0..5 {
+            assert!(
+                throttle
+                    .check(&format!("user{n}@x.org"), Some("203.0.113.9"))
+                    .is_ok()
+            );
+            throttle.failed(&format!("user{n}@x.org"), Some("203.0.113.9"));
+        }
+        assert!(
+            throttle
+                .check("someone@x.org", Some("203.0.113.9"))
+                .is_err()
+        );
+        assert!(
+            throttle
+                .check("someone@x.org", Some("198.51.100.1"))
+                .is_ok()
+        );
+        assert!(throttle.failed("x@x.org", Some("203.0.113.9")) <= MAX_DELAY);
+    }
+}
