@@ -562,6 +562,25 @@ async fn only_administrators_and_auditors_read_the_audit_and_tenants_stay_apart(
         .await
         .unwrap();
     assert_eq!(refused.status(), 403);
+    // An organization's events are its own audit's, whatever tenant the
+    // request named: a tenant created from inside Acme is not Acme's news.
+    let third = app
+        .request(Method::POST, "/api/orgs", &provider_admin, Some(&acme))
+        .json(&json!({ "name": "Third", "delegatesUserManagement": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(third.status(), 201);
+    let third = third.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let acme_admin = app.login("ro@acme.example", PASSWORD).await;
+    let acme_audit = audit(&app, &acme_admin, None, "", "LoginSucceeded").await;
+    assert!(
+        !serde_json::to_string(&acme_audit).unwrap().contains(&third),
+        "{acme_audit:#?}"
+    );
     // A tenant names only itself.
     let foreign = app
         .request(Method::GET, "/api/iam/audit", &other_boss, Some(&acme))

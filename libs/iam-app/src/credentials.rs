@@ -2,7 +2,7 @@
 //! kept in tables beside the log. No secret is ever logged, traced, or
 //! written to the log or a read model.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -18,7 +18,7 @@ use iam_projections::{InlineProjections, ReadModels, execute_for_rows};
 use serde_json::{Value, json};
 use sqlx::AnyConnection;
 
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::commands::PASSWORD_HASH;
 use crate::{AppError, Refusal};
@@ -58,17 +58,19 @@ pub fn check_password(password: &str) -> Result<(), String> {
 /// Password hashes computed at once, at most: about one per core. Argon2id
 /// takes 19 MiB and a core for tens of milliseconds each; unbounded, 64
 /// parallel logins took `iamd` from 236 MB to 1.37 GB.
-static HASHING: LazyLock<Semaphore> = LazyLock::new(|| {
+static HASHING: LazyLock<Arc<Semaphore>> = LazyLock::new(|| {
     let cores = std::thread::available_parallelism().map_or(2, usize::from);
-    Semaphore::new(cores.max(2))
+    Arc::new(Semaphore::new(cores.max(2)))
 });
 
 /// How long a request waits for a turn to hash before it is answered 503.
 const HASHING_WAIT: Duration = Duration::from_secs(2);
 
-/// A turn to hash, or [`Refusal::Busy`] after [`HASHING_WAIT`].
-async fn hashing_turn() -> Result<SemaphorePermit<'static>, AppError> {
-    match tokio::time::timeout(HASHING_WAIT, HASHING.acquire()).await {
+/// A turn to hash, or [`Refusal::Busy`] after [`HASHING_WAIT`]. The turn
+/// moves into the blocking task, so that a request dropped midway (its
+/// client gone) does not free the turn while its hash still runs.
+async fn hashing_turn() -> Result<OwnedSemaphorePermit, AppError> {
+    match tokio::time::timeout(HASHING_WAIT, Arc::clone(&HASHING).acquire_owned()).await {
         Ok(Ok(permit)) => Ok(permit),
         _ => Err(AppError::refused(
             Refusal::Busy,
@@ -80,8 +82,9 @@ async fn hashing_turn() -> Result<SemaphorePermit<'static>, AppError> {
 /// Hashes a password with Argon2id and a random salt (off the async
 /// threads, one of a bounded number at once).
 pub async fn hash_password(password: String) -> Result<String, AppError> {
-    let _turn = hashing_turn().await?;
+    let turn = hashing_turn().await?;
     tokio::task::spawn_blocking(move || {
+        let _turn = turn;
         Argon2::default()
             .hash_password(password.as_bytes())
             .map(|hash| hash.to_string())
@@ -100,8 +103,9 @@ const DECOY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$
 /// Whether `password` matches `hash` (or, with no hash, a decoy: false, in
 /// about the same time); [`Refusal::Busy`] when no turn to hash comes.
 pub async fn verify_password(password: String, hash: Option<String>) -> Result<bool, AppError> {
-    let _turn = hashing_turn().await?;
+    let turn = hashing_turn().await?;
     Ok(tokio::task::spawn_blocking(move || {
+        let _turn = turn;
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| DECOY_HASH.to_owned());
         let Ok(parsed) = PasswordHash::new(&hash) else {

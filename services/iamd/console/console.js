@@ -71,7 +71,9 @@ async function signIn(event) {
   await loadAudit(true);
 }
 
-function signOut() {
+async function signOut() {
+  // End the session on the service, not only in this page.
+  if (state.token) await api("/api/iam/logout", { method: "POST" });
   state.token = null;
   state.organization = null;
   state.entries = [];
@@ -237,7 +239,9 @@ function flat(entry) {
 }
 
 function csvField(value) {
-  const textValue = value == null ? "" : String(value);
+  let textValue = value == null ? "" : String(value);
+  // A cell that starts like a formula could run in a spreadsheet.
+  if (/^[=+\-@\t\r]/.test(textValue)) textValue = `'${textValue}`;
   return /[",\n\r]/.test(textValue) ? `"${textValue.replaceAll("\"", "\"\"")}"` : textValue;
 }
 

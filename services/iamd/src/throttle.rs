@@ -33,6 +33,18 @@ const MAX_ENTRIES: usize = 100_000;
 struct Failures {
     count: u32,
     since: Instant,
+    /// Whether a refusal of this lockout was reported (and so audited):
+    /// one is, the rest are not, or a locked-out caller could grow the log
+    /// without end at no cost.
+    refusal_reported: bool,
+}
+
+/// A refused login: when to come back, and whether it is the lockout's
+/// first refusal (the one to audit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Refused {
+    pub(crate) retry_after: Duration,
+    pub(crate) first: bool,
 }
 
 /// The failure counts of names and addresses.
@@ -58,20 +70,36 @@ impl LoginThrottle {
         }
     }
 
-    /// `Err(retry_after)` while `user_name` or `address` is locked out.
-    pub(crate) fn check(&self, user_name: &str, address: Option<&str>) -> Result<(), Duration> {
+    /// Refused while `user_name` or `address` is locked out.
+    pub(crate) fn check(&self, user_name: &str, address: Option<&str>) -> Result<(), Refused> {
         let now = Instant::now();
-        let failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
-        let locked = |key: String, limit: u32| -> Option<Duration> {
-            let entry = failures.get(&key)?;
+        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut refused: Option<Refused> = None;
+        let keys = [
+            Some((name_key(user_name), self.limits.per_name)),
+            address.map(|address| (address_key(address), self.limits.per_address)),
+        ];
+        for (key, limit) in keys.into_iter().flatten() {
+            let Some(entry) = failures.get_mut(&key) else {
+                continue;
+            };
             let ends = entry.since + self.limits.lockout;
-            (entry.count >= limit && ends > now).then(|| ends - now)
-        };
-        let by_name = locked(name_key(user_name), self.limits.per_name);
-        let by_address =
-            address.and_then(|address| locked(address_key(address), self.limits.per_address));
-        match by_name.into_iter().chain(by_address).max() {
-            Some(retry_after) => Err(retry_after),
+            if entry.count < limit || ends <= now {
+                continue;
+            }
+            let first = !entry.refusal_reported;
+            entry.refusal_reported = true;
+            let retry_after = ends - now;
+            refused = Some(match refused {
+                None => Refused { retry_after, first },
+                Some(other) => Refused {
+                    retry_after: other.retry_after.max(retry_after),
+                    first: other.first || first,
+                },
+            });
+        }
+        match refused {
+            Some(refused) => Err(refused),
             None => Ok(()),
         }
     }
@@ -90,15 +118,14 @@ impl LoginThrottle {
         }
         let mut count = 0;
         for key in std::iter::once(name_key(user_name)).chain(address.map(address_key)) {
-            let entry = failures.entry(key).or_insert(Failures {
+            let fresh = Failures {
                 count: 0,
                 since: now,
-            });
+                refusal_reported: false,
+            };
+            let entry = failures.entry(key).or_insert(fresh);
             if entry.since + self.limits.lockout <= now {
-                *entry = Failures {
-                    count: 0,
-                    since: now,
-                };
+                *entry = fresh;
             }
             entry.count += 1;
             count = count.max(entry.count);
@@ -138,8 +165,16 @@ mod tests {
         );
         assert!(throttle.check("jill@x.org", None).is_ok());
         throttle.failed("jill@x.org", None);
-        let retry_after = throttle.check("JILL@x.org", None).unwrap_err();
-        assert!(retry_after <= Duration::from_secs(60) && retry_after > Duration::from_secs(50));
+        let refused = throttle.check("JILL@x.org", None).unwrap_err();
+        assert!(
+            refused.retry_after <= Duration::from_secs(60)
+                && refused.retry_after > Duration::from_secs(50)
+        );
+        assert!(refused.first, "the first refusal is the one audited");
+        assert!(
+            !throttle.check("jill@x.org", None).unwrap_err().first,
+            "later ones are not"
+        );
         assert!(
             throttle.check("jack@x.org", None).is_ok(),
             "other names are not held back"

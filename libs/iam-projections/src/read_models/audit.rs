@@ -142,10 +142,17 @@ impl Projector for AuditProjector {
                     (kind, id.to_owned(), user, changes, None, organization)
                 };
             // The organization the request worked on; the subject's own
-            // when there was no request (the first start).
-            let shown_in = text(&metadata["organization"])
-                .or(organization)
-                .unwrap_or_default();
+            // when there was no request (the first start). An event about
+            // an organization belongs to that organization's audit, whatever
+            // tenant the request named: creating tenant B, or adding an
+            // owner to it, must not show in tenant A's audit.
+            let shown_in = if kind == "organization" {
+                id.to_owned()
+            } else {
+                text(&metadata["organization"])
+                    .or(organization)
+                    .unwrap_or_default()
+            };
             let authentication = &metadata["authentication"];
             entries.push(json!({
                 "position": event.position,

@@ -182,8 +182,19 @@ impl Sink {
     }
 }
 
+/// `value` made safe for a spreadsheet: a cell that starts like a formula
+/// (`=`, `+`, `-`, `@`, a tab or a carriage return) gets a leading `'`, so
+/// that a user agent or a name typed at a failed login cannot run as one.
+fn cell(value: String) -> String {
+    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}")
+    } else {
+        value
+    }
+}
+
 fn csv_record(row: &AuditRow) -> [String; 19] {
-    let text = |value: &Option<String>| value.clone().unwrap_or_default();
+    let text = |value: &Option<String>| cell(value.clone().unwrap_or_default());
     [
         row.position.to_string(),
         row.time().unwrap_or_default(),
@@ -208,4 +219,16 @@ fn csv_record(row: &AuditRow) -> [String; 19] {
             .map(ToString::to_string)
             .unwrap_or_default(),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cell;
+
+    #[test]
+    fn a_cell_that_looks_like_a_formula_is_quoted() {
+        assert_eq!(cell("=HYPERLINK(\"x\")".into()), "'=HYPERLINK(\"x\")");
+        assert_eq!(cell("@sum".into()), "'@sum");
+        assert_eq!(cell("curl/8".into()), "curl/8");
+    }
 }

@@ -22,6 +22,9 @@ use iam_domain::{OrgId, UserId};
 /// the user exists.
 const REFUSED: &str = "The user name or password is incorrect, or the user is inactive.";
 
+/// The longest user name there is (an address: RFC 5321's 254 octets).
+const MAX_USER_NAME_CHARS: usize = 254;
+
 /// Logs in: 201 with the session token in `vchs-authorization`.
 #[utoipa::path(
     tag = "session",
@@ -52,9 +55,14 @@ pub(crate) async fn login(
                 "The Authorization header must be Basic <base64 of userName:password>.",
             )
         })?;
+    // No user has a longer name: refused before it is counted, looked up
+    // or audited (a name is kept in memory and in the log).
+    if user_name.chars().count() > MAX_USER_NAME_CHARS {
+        return Err(ApiError::unauthorized(REFUSED));
+    }
     let address = context.source_address.as_deref();
-    if let Err(retry_after) = state.login_throttle.check(&user_name, address) {
-        return throttled(&state, &context, &user_name, retry_after).await;
+    if let Err(refused) = state.login_throttle.check(&user_name, address) {
+        return throttled(&state, &context, &user_name, refused).await;
     }
     let user = state.read_models.user_by_name(&user_name).await?;
     let hash = match &user {
@@ -158,13 +166,24 @@ pub(crate) async fn login(
 }
 
 /// 429 with `Retry-After` for a name or address that failed too often, the
-/// same whether the user exists; audited like any failed login.
+/// same whether the user exists; the lockout's first refusal is audited
+/// like any failed login (the rest would only grow the log).
 async fn throttled(
     state: &AppState,
     context: &RequestContext,
     user_name: &str,
-    retry_after: std::time::Duration,
+    refused: crate::throttle::Refused,
 ) -> Result<HttpResponse, ApiError> {
+    let seconds = refused.retry_after.as_secs().max(1);
+    let answer = ApiError::too_many_requests(
+        format!(
+            "Too many failed logins for this user name or from this address; try again in {seconds} s."
+        ),
+        seconds,
+    );
+    if !refused.first {
+        return Err(answer);
+    }
     let row = state.read_models.user_by_name(user_name).await?;
     let organization = match &row {
         Some(row) => OrgId::parse(&row.organization_id),
@@ -193,13 +212,7 @@ async fn throttled(
         ..Cause::default()
     };
     record_login(&state.app, &event, &cause).await?;
-    let seconds = retry_after.as_secs().max(1);
-    Err(ApiError::too_many_requests(
-        format!(
-            "Too many failed logins for this user name or from this address; try again in {seconds} s."
-        ),
-        seconds,
-    ))
+    Err(answer)
 }
 
 /// Ends the caller's session at once: 204. An API token is revoked instead.
