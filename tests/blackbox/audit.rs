@@ -383,20 +383,7 @@ async fn the_audit_history_and_as_of_tell_a_users_story(kind: Kind) {
     // The export tells it too, oldest first, as JSON Lines and as CSV.
     let folder = tempfile::tempdir().unwrap();
     let jsonl = folder.path().join("audit.jsonl");
-    let (code, text) = iamctl(
-        app.database_url(),
-        &[
-            "audit",
-            "export",
-            "--org",
-            &tenant,
-            "--format",
-            "jsonl",
-            "--output",
-            jsonl.to_str().unwrap(),
-        ],
-    );
-    assert_eq!(code, 0, "{text}");
+    let text = export(&app, &tenant, "jsonl", &jsonl);
     assert!(
         text.contains(&format!("exported {} entries", entries.len())),
         "{text}"
@@ -410,20 +397,7 @@ async fn the_audit_history_and_as_of_tell_a_users_story(kind: Kind) {
     newest_first.reverse();
     assert_eq!(newest_first, entries, "the export holds what the API shows");
     let csv = folder.path().join("audit.csv");
-    let (code, text) = iamctl(
-        app.database_url(),
-        &[
-            "audit",
-            "export",
-            "--org",
-            &tenant,
-            "--format",
-            "csv",
-            "--output",
-            csv.to_str().unwrap(),
-        ],
-    );
-    assert_eq!(code, 0, "{text}");
+    export(&app, &tenant, "csv", &csv);
     let csv = std::fs::read_to_string(&csv).unwrap();
     let mut rows = csv::Reader::from_reader(csv.as_bytes());
     let header: Vec<String> = rows.headers().unwrap().iter().map(str::to_owned).collect();
@@ -445,20 +419,7 @@ async fn the_audit_history_and_as_of_tell_a_users_story(kind: Kind) {
     // OCSF: every class the export emits is valid against the published
     // 1.5.0 schema.
     let ocsf = folder.path().join("audit.ocsf.jsonl");
-    let (code, text) = iamctl(
-        app.database_url(),
-        &[
-            "audit",
-            "export",
-            "--org",
-            &tenant,
-            "--format",
-            "ocsf",
-            "--output",
-            ocsf.to_str().unwrap(),
-        ],
-    );
-    assert_eq!(code, 0, "{text}");
+    export(&app, &tenant, "ocsf", &ocsf);
     let events: Vec<Value> = std::fs::read_to_string(&ocsf)
         .unwrap()
         .lines()
@@ -483,6 +444,27 @@ async fn the_audit_history_and_as_of_tell_a_users_story(kind: Kind) {
     assert_eq!(scim_scoped["actor"]["user"]["name"], "boss@acme.example");
     let report = validate_ocsf(&ocsf);
     assert!(report.contains("class 3005:"), "{report}");
+}
+
+/// Runs `iamctl audit export` of `organization` in `format` to `output`,
+/// expecting success; returns what it printed.
+fn export(app: &TestApp, organization: &str, format: &str, output: &std::path::Path) -> String {
+    let output = output.to_str().unwrap();
+    let (code, text) = iamctl(
+        app.database_url(),
+        &[
+            "audit",
+            "export",
+            "--org",
+            organization,
+            "--format",
+            format,
+            "--output",
+            output,
+        ],
+    );
+    assert_eq!(code, 0, "{text}");
+    text
 }
 
 /// Validates an OCSF export with the validator `scripts/test.sh` installs

@@ -11,7 +11,7 @@ use crate::caller::Caller;
 use crate::error::ApiError;
 use crate::negotiation::vca_json;
 use crate::request_context::RequestContext;
-use crate::routes::users::cause;
+use crate::routes::users::{cause, request_cause};
 use crate::startup::AppState;
 use iam_app::commands::{Authentication, Cause, record_login};
 use iam_app::credentials;
@@ -136,13 +136,7 @@ pub(crate) async fn login(
         actor_user_name: accepted.map(|row| row.user_name.clone()),
         actor_organization: accepted.map(|row| row.organization_id.clone()),
         organization: Some(event.organization().to_string()),
-        authentication: Some(Authentication::Password),
-        request_id: Some(context.id.clone()),
-        client_request_id: context.client_id.clone(),
-        trace_id: crate::telemetry::current_trace_id(),
-        source_address: context.source_address.clone(),
-        user_agent: context.user_agent.clone(),
-        acting: None,
+        ..request_cause(&context, Authentication::Password)
     };
     record_login(&state.app, &event, &cause).await?;
     let Some(user) = accepted else {
@@ -203,13 +197,7 @@ async fn throttled(
     };
     let cause = Cause {
         organization: Some(organization.to_string()),
-        authentication: Some(Authentication::Password),
-        request_id: Some(context.id.clone()),
-        client_request_id: context.client_id.clone(),
-        trace_id: crate::telemetry::current_trace_id(),
-        source_address: context.source_address.clone(),
-        user_agent: context.user_agent.clone(),
-        ..Cause::default()
+        ..request_cause(context, Authentication::Password)
     };
     record_login(&state.app, &event, &cause).await?;
     Err(answer)

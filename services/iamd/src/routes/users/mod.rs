@@ -65,6 +65,20 @@ pub(crate) fn user_response(status: actix_web::http::StatusCode, row: &UserRow) 
     response
 }
 
+/// What the request of `context` says of any change it causes: its ids,
+/// trace, source address and user agent, and how its caller authenticated.
+pub(crate) fn request_cause(context: &RequestContext, authentication: Authentication) -> Cause {
+    Cause {
+        authentication: Some(authentication),
+        request_id: Some(context.id.clone()),
+        client_request_id: context.client_id.clone(),
+        trace_id: crate::telemetry::current_trace_id(),
+        source_address: context.source_address.clone(),
+        user_agent: context.user_agent.clone(),
+        ..Cause::default()
+    }
+}
+
 /// What caused a change made by `caller` in the request of `context`.
 pub(crate) fn cause(caller: &iam_app::Caller, context: &RequestContext) -> Cause {
     let authentication = match (&caller.token_id, context.scim) {
@@ -77,13 +91,8 @@ pub(crate) fn cause(caller: &iam_app::Caller, context: &RequestContext) -> Cause
         actor_user_name: Some(caller.user.user_name.clone()),
         actor_organization: Some(caller.actor.home.to_string()),
         organization: Some(caller.effective.id.to_string()),
-        authentication: Some(authentication),
-        request_id: Some(context.id.clone()),
-        client_request_id: context.client_id.clone(),
-        trace_id: crate::telemetry::current_trace_id(),
-        source_address: context.source_address.clone(),
-        user_agent: context.user_agent.clone(),
         acting: Some(caller.actor.clone()),
+        ..request_cause(context, authentication)
     }
 }
 
