@@ -9,6 +9,7 @@
 #                       Exports IAM_TEST_PYTHON and IAM_TEST_CHROMIUM.
 
 TEST_PYTHON_PACKAGES=(ocsf-json-schema==1.2.0 jsonschema==4.26.0 playwright==1.65.2)
+PYVCLOUD_PACKAGE=pyvcloud==18.2.2
 
 apt_install() {
     if [ "$(id -u)" -ne 0 ]; then
@@ -31,6 +32,19 @@ ensure_test_tools() {
         python3 -m venv "$venv"
         "$venv/bin/pip" install --quiet --disable-pip-version-check "${TEST_PYTHON_PACKAGES[@]}"
     fi
+    # pyvcloud 18, VMware's vCloud Air client, is Python 2 code (print
+    # statements, StringIO), and Debian has no Python 2: its own code is
+    # converted once with lib2to3 into a folder the end-to-end test imports.
+    local pyvcloud="$venv/pyvcloud-py3"
+    if [ ! -f "$pyvcloud/pyvcloud/vcloudair.py" ]; then
+        echo "==> installing pyvcloud 18 from PyPI and converting it to Python 3 (about a minute)"
+        "$venv/bin/pip" install --quiet --disable-pip-version-check "$PYVCLOUD_PACKAGE"
+        rm -rf "$pyvcloud.tmp" && mkdir -p "$pyvcloud.tmp"
+        cp -r "$("$venv/bin/python" -c 'import importlib.util as u; print(u.find_spec("pyvcloud").submodule_search_locations[0])')" "$pyvcloud.tmp/"
+        "$venv/bin/python" -W ignore -m lib2to3 --write --nobackups --processes 2 "$pyvcloud.tmp/pyvcloud" >/dev/null 2>&1
+        mv "$pyvcloud.tmp" "$pyvcloud"
+    fi
+    export IAM_TEST_PYVCLOUD="$PWD/$pyvcloud"
     export IAM_TEST_PYTHON="$PWD/$venv/bin/python"
     IAM_TEST_CHROMIUM="$(command -v chromium)"
     export IAM_TEST_CHROMIUM

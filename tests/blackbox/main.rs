@@ -9,12 +9,18 @@ mod support;
 
 mod audit;
 mod console;
+mod fuzz;
 mod import;
+mod isolation;
 mod login;
 mod organizations;
+mod otlp;
+mod passwords;
 mod replicas;
 mod scim;
+mod secrets;
 mod startup;
 mod tokens;
 mod users;
+mod vca_client;
 mod workload;

@@ -32,16 +32,16 @@ const IAM: &str = "urn:iam:params:scim:schemas:extension:iam:2.0:User";
 
 /// A tenant with an Account Administrator whose API token an identity
 /// provider uses.
-struct Scim {
-    app: TestApp,
-    tenant: String,
-    secret: String,
+pub(crate) struct Scim {
+    pub(crate) app: TestApp,
+    pub(crate) tenant: String,
+    pub(crate) secret: String,
     /// The provider administrator's session (for the vCloud Air dialect).
-    admin: String,
+    pub(crate) admin: String,
 }
 
 impl Scim {
-    async fn new(kind: iam_test_databases::Kind) -> Self {
+    pub(crate) async fn new(kind: iam_test_databases::Kind) -> Self {
         let app = spawn_app(kind).await;
         let admin = app.admin().await;
         let tenant = app.create_tenant(&admin, "Acme", true).await;
@@ -93,11 +93,11 @@ impl Scim {
         answer(response).await
     }
 
-    async fn get(&self, path: &str) -> (u16, Value) {
+    pub(crate) async fn get(&self, path: &str) -> (u16, Value) {
         self.send(Method::GET, path, None).await
     }
 
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         self.send(Method::POST, path, Some(body)).await
     }
 

@@ -116,38 +116,77 @@ fn start_without_bootstrap_settings(url: &str) -> (std::process::Child, String, 
 }
 
 #[tokio::test]
-async fn a_first_start_without_settings_prints_a_generated_password_once() {
+async fn a_first_start_without_settings_writes_a_generated_password_that_must_be_changed() {
     let database = iam_test_databases::TestDatabase::sqlite().unwrap();
     let (mut first, address, printed) = start_without_bootstrap_settings(database.url());
     let announcement = printed
         .iter()
         .find(|line| {
-            line.contains("first start: log in as admin@localhost.localdomain with password ")
+            line.contains(
+                "first start: log in as admin@localhost.localdomain with the password in ",
+            )
         })
         .unwrap_or_else(|| panic!("no password line in {printed:#?}"));
-    let password = announcement
-        .split("with password ")
+    let path = announcement
+        .split("with the password in ")
         .nth(1)
         .unwrap()
         .split_whitespace()
         .next()
         .unwrap()
         .to_owned();
-    let logs_with_password = printed
-        .iter()
-        .filter(|line| line.contains(&password))
-        .count();
-    assert_eq!(
-        logs_with_password, 1,
-        "the password is printed once and logged nowhere else"
+    let password = std::fs::read_to_string(&path).unwrap().trim().to_owned();
+    assert!(password.len() >= 20, "a generated password: {password:?}");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "only the service's user reads {path}");
+    }
+    assert!(
+        printed.iter().all(|line| !line.contains(&password)),
+        "the password is in no line the service prints"
     );
-    let login = reqwest::Client::new()
+    let client = reqwest::Client::new();
+    let login = client
         .post(format!("{address}/api/iam/login"))
         .basic_auth("admin@localhost.localdomain", Some(&password))
         .send()
         .await
         .unwrap();
     assert_eq!(login.status(), 201);
+    let session = login.headers()["vchs-authorization"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let answer: serde_json::Value = login.json().await.unwrap();
+    assert_eq!(answer["passwordChangeRequired"], true, "{answer}");
+    let refused = client
+        .get(format!("{address}/api/iam/Users"))
+        .bearer_auth(&session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403, "nothing else before the change");
+    let refused: serde_json::Value = refused.json().await.unwrap();
+    assert!(
+        refused.to_string().contains("PUT /api/iam/Users/password"),
+        "{refused}"
+    );
+    let changed = client
+        .put(format!("{address}/api/iam/Users/password"))
+        .bearer_auth(&session)
+        .json(&serde_json::json!({ "currentPassword": password, "newPassword": "chosen by the admin" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 204);
+    let listed = client
+        .get(format!("{address}/api/iam/Users"))
+        .bearer_auth(&session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), 200, "then the session works");
     first.kill().unwrap();
     first.wait().unwrap();
 
@@ -189,6 +228,12 @@ async fn the_openapi_description_covers_every_endpoint_and_swagger_ui_is_served_
         ("/api/iam/tokens", "get"),
         ("/api/iam/Roles", "get"),
         ("/api/iam/Roles/{role_id}/Users", "get"),
+        ("/api/iam/logout", "post"),
+        ("/api/iam/Users/password", "put"),
+        ("/api/iam/Users/{id}/password", "put"),
+        ("/api/iam/Users/{id}/password/reset", "put"),
+        ("/api/iam/password/reset", "post"),
+        ("/api/sc/instances", "get"),
         ("/healthz", "get"),
         ("/readyz", "get"),
         ("/metrics", "get"),
@@ -215,8 +260,10 @@ async fn the_openapi_description_covers_every_endpoint_and_swagger_ui_is_served_
                     "{method} {path}: undefined security scheme {name}"
                 );
             }
+            // Login and the completion of a reset take no caller.
             let behind_caller = (path.starts_with("/api/") || path.starts_with("/cloudapi/"))
-                && path != "/api/iam/login";
+                && path != "/api/iam/login"
+                && path != "/api/iam/password/reset";
             if behind_caller {
                 assert!(
                     names.iter().any(|name| *name == "bearer")
@@ -304,4 +351,154 @@ async fn iamctl_bootstrap_does_what_a_first_start_does_once(kind: Kind) {
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(login.status(), 201);
+}
+
+#[tokio::test]
+async fn answers_are_not_sniffed_and_user_data_is_never_stored_by_a_cache() {
+    let app = spawn_app(Kind::Sqlite).await;
+    let admin = app.admin().await;
+    let answers = [
+        app.request(reqwest::Method::GET, "/api/iam/Users", &admin, None)
+            .send()
+            .await
+            .unwrap(),
+        app.request(reqwest::Method::GET, "/api/iam/nowhere", &admin, None)
+            .send()
+            .await
+            .unwrap(),
+        app.request(reqwest::Method::GET, "/scim/v2/Users", "not-a-token", None)
+            .send()
+            .await
+            .unwrap(),
+        app.request(
+            reqwest::Method::GET,
+            "/api/iam/Users?count=abc",
+            &admin,
+            None,
+        )
+        .send()
+        .await
+        .unwrap(),
+        app.request(reqwest::Method::GET, "/cloudapi/1.0.0/roles", &admin, None)
+            .send()
+            .await
+            .unwrap(),
+    ];
+    for answer in answers {
+        let url = answer.url().clone();
+        assert_eq!(
+            answer.headers()["x-content-type-options"],
+            "nosniff",
+            "{url}"
+        );
+        assert_eq!(answer.headers()["cache-control"], "no-store", "{url}");
+    }
+    let page = app.get("/console/").await;
+    assert_eq!(page.headers()["x-content-type-options"], "nosniff");
+    assert!(
+        page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'")
+    );
+    assert_eq!(
+        app.get("/healthz").await.headers()["x-content-type-options"],
+        "nosniff"
+    );
+}
+
+#[tokio::test]
+async fn a_session_naming_another_providers_tenant_hears_what_a_made_up_one_hears() {
+    let app = spawn_app(Kind::Sqlite).await;
+    let admin = app.admin().await;
+    let acme = app.create_tenant(&admin, "Acme", true).await;
+    let globex = app.create_tenant(&admin, "Globex", true).await;
+    let mut boss = crate::support::user_body("boss@acme.example", &["Account Administrator"]);
+    boss["password"] = serde_json::json!("the boss's password");
+    assert_eq!(
+        app.create_user(&admin, Some(&acme), &boss).await.status(),
+        201
+    );
+    let boss = app.login("boss@acme.example", "the boss's password").await;
+    let answer = |tenant: String| {
+        let request = app.request(reqwest::Method::GET, "/api/iam/Users", &boss, Some(&tenant));
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (
+                status,
+                response.text().await.unwrap().replace(&tenant, "ORG"),
+            )
+        }
+    };
+    let foreign = answer(globex.clone()).await;
+    assert_eq!(foreign.0, 403);
+    assert_eq!(
+        foreign,
+        answer("0190d6c2-7c51-7e2a-8d1f-2b3c4d5e6f70".to_owned()).await
+    );
+}
+
+/// The limits a wire type declares are in the OpenAPI description, and the
+/// service holds requests to exactly them: one character past a `maxLength`
+/// is a 400 naming the element; at the bound, no length refusal.
+#[tokio::test]
+async fn the_described_length_limits_are_the_enforced_ones() {
+    let app = spawn_app(Kind::Sqlite).await;
+    let admin = app.admin().await;
+    let tenant = app.create_tenant(&admin, "Acme", true).await;
+    let document: serde_json::Value = app
+        .get("/api-docs/openapi.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let properties = document["components"]["schemas"]["UserRequest"]["properties"]
+        .as_object()
+        .expect("UserRequest is described")
+        .clone();
+    let bounded: Vec<(String, u64)> = properties
+        .iter()
+        .filter_map(|(name, property)| Some((name.clone(), property["maxLength"].as_u64()?)))
+        .collect();
+    let names: Vec<&str> = bounded.iter().map(|(name, _)| name.as_str()).collect();
+    for expected in [
+        "email",
+        "userName",
+        "givenName",
+        "familyName",
+        "state",
+        "password",
+    ] {
+        assert!(
+            names.contains(&expected),
+            "{expected} has no maxLength: {names:?}"
+        );
+    }
+    assert_eq!(properties["schemas"]["maxItems"], 8);
+    let mut n = 0;
+    for (name, max) in bounded {
+        for (length, refused) in [(max + 1, true), (max, false)] {
+            n += 1;
+            let mut body = crate::support::user_body(&format!("u{n}@acme.example"), &["End User"]);
+            let value = if name == "email" || name == "userName" {
+                let domain = "@acme.example";
+                format!("{}{domain}", "a".repeat(length as usize - domain.len()))
+            } else {
+                "x".repeat(length as usize)
+            };
+            body[name.as_str()] = serde_json::json!(value);
+            let response = app.create_user(&admin, Some(&tenant), &body).await;
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap();
+            let about_length = text.contains(&format!("`{name}`"))
+                && (text.contains("too long") || text.contains("characters long"));
+            if refused {
+                assert_eq!(status, 400, "{name} at {length}: {text}");
+                assert!(about_length, "{name} at {length}: {text}");
+            } else {
+                assert!(!about_length, "{name} at its bound {length}: {text}");
+            }
+        }
+    }
 }

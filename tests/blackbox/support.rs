@@ -20,7 +20,12 @@ pub(crate) struct TestApp {
     process: Mutex<Child>,
     /// Kept alive (and its file) as long as the process; shared by replicas.
     database: Arc<TestDatabase>,
+    /// What the process printed (its log), up to [`KEPT_LOG_LINES`] lines.
+    log: Arc<Mutex<Vec<String>>>,
 }
+
+/// The most log lines a test app keeps.
+const KEPT_LOG_LINES: usize = 200_000;
 
 impl Drop for TestApp {
     fn drop(&mut self) {
@@ -103,6 +108,7 @@ struct Launched {
     process: Option<Child>,
     /// Gets the address the process reports.
     address: mpsc::Receiver<String>,
+    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Drop for Launched {
@@ -129,10 +135,12 @@ fn launch(database: &TestDatabase, env: &[(&str, &str)]) -> Launched {
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     let mut process = command.spawn().expect("iamd starts");
-    let address = listening_address(&mut process);
+    let log = Arc::default();
+    let address = listening_address(&mut process, Arc::clone(&log));
     Launched {
         process: Some(process),
         address,
+        log,
     }
 }
 
@@ -147,19 +155,26 @@ fn listening(mut launched: Launched, database: Arc<TestDatabase>) -> TestApp {
         client: reqwest::Client::new(),
         process: Mutex::new(process),
         database,
+        log: Arc::clone(&launched.log),
     }
 }
 
 /// Reads the child's log until it says where it listens (sent on the
-/// returned channel); keeps draining the log afterwards so that the child
-/// never blocks on a full pipe.
-fn listening_address(process: &mut Child) -> mpsc::Receiver<String> {
+/// returned channel); keeps draining (and keeping) the log afterwards so
+/// that the child never blocks on a full pipe.
+fn listening_address(process: &mut Child, log: Arc<Mutex<Vec<String>>>) -> mpsc::Receiver<String> {
     let stdout = process.stdout.take().expect("stdout is piped");
     let (found, address) = mpsc::channel();
     std::thread::spawn(move || {
         let mut found = Some(found);
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
+            {
+                let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
+                if log.len() < KEPT_LOG_LINES {
+                    log.push(line.clone());
+                }
+            }
             if let Some(at) = line.find("listening on http://") {
                 let url = line[at + "listening on ".len()..].trim().to_owned();
                 if let Some(found) = found.take() {
@@ -192,6 +207,14 @@ impl TestApp {
     pub(crate) fn restart_with(mut self, env: &[(&str, &str)]) -> TestApp {
         self.stop();
         start(Arc::clone(&self.database), env)
+    }
+
+    /// What the process has printed so far: its log.
+    pub(crate) fn log(&self) -> Vec<String> {
+        self.log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// The database the app runs on (to read its log directly).

@@ -240,18 +240,30 @@ async fn a_token_used_outside_its_organization_gets_the_scoping_message(kind: Ki
             (403, "API token is not scoped to this organization.")
         );
     }
-    // A resource of another organization: the provider administrator.
+    // A resource of another organization (the provider administrator) is
+    // answered as one that does not exist: status and body alike.
     let providers: Value = app.users(&admin, None).await;
     let admin_id = providers["users"][0]["id"].as_str().unwrap();
-    let foreign = with_token(&app, &secret, &format!("/api/iam/Users/{admin_id}"))
-        .send()
-        .await
-        .unwrap();
-    let (status, message) = error_of(foreign).await;
-    assert_eq!(
-        (status, message.as_str()),
-        (403, "API token is not scoped to this organization.")
-    );
+    let unknown_id = "0190d6c2-7c51-7e2a-8d1f-2b3c4d5e6f70";
+    for path in [
+        "/api/iam/Users/{}",
+        "/api/iam/Users/{}/tokens",
+        "/api/iam/Users/{}/history",
+    ] {
+        let answer = |id: String| {
+            let path = path.replace("{}", &id);
+            let request = with_token(&app, &secret, &path);
+            async move {
+                let response = request.send().await.unwrap();
+                let status = response.status().as_u16();
+                let body = response.text().await.unwrap();
+                (status, body.replace(&id, "ID"))
+            }
+        };
+        let foreign = answer(admin_id.to_owned()).await;
+        assert_eq!(foreign.0, 404, "{path}: {foreign:?}");
+        assert_eq!(foreign, answer(unknown_id.to_owned()).await, "{path}");
+    }
 }
 
 async fn bad_lifetimes_and_roles_without_token_authentication_are_refused(kind: Kind) {

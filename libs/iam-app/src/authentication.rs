@@ -33,6 +33,9 @@ pub struct Caller {
     pub via_token: bool,
     /// The id of that API token.
     pub token_id: Option<String>,
+    /// Whether the caller's session may only change its password (it
+    /// logged in with a generated bootstrap password).
+    pub must_change_password: bool,
 }
 
 impl Caller {
@@ -105,7 +108,7 @@ pub async fn authenticate(
             let resolved = if via_token {
                 api_token_holder(state, token.trim(), &hash, now).await?
             } else if scheme.eq_ignore_ascii_case("bearer") {
-                let user = state
+                let (user, must_change_password) = state
                     .read_models
                     .user_of_session(&hash, now)
                     .await?
@@ -114,6 +117,7 @@ pub async fn authenticate(
                     user,
                     token_scope: None,
                     token_id: None,
+                    must_change_password,
                 }
             } else {
                 return Err(AppError::unauthorized(
@@ -129,6 +133,7 @@ pub async fn authenticate(
         user,
         token_scope,
         token_id,
+        must_change_password,
     } = resolved;
     if user.state != "Active" {
         return Err(AppError::unauthorized(
@@ -176,6 +181,7 @@ pub async fn authenticate(
             effective,
             via_token: true,
             token_id,
+            must_change_password: false,
         });
     }
     let effective = match tenant_context {
@@ -193,7 +199,8 @@ pub async fn authenticate(
                 None => None,
             };
             let organization = row.as_ref().and_then(organization).ok_or_else(unknown)?;
-            may_act_in(&actor, &organization).map_err(|denied| AppError::forbidden(denied.0))?;
+            // One answer whether the organization exists or not.
+            may_act_in(&actor, &organization).map_err(|_| unknown())?;
             organization
         }
     };
@@ -203,6 +210,7 @@ pub async fn authenticate(
         effective,
         via_token: false,
         token_id: None,
+        must_change_password,
     })
 }
 
@@ -237,5 +245,6 @@ async fn api_token_holder(
         user: holder.user,
         token_scope: Some(holder.organization_id),
         token_id: Some(holder.token_id),
+        must_change_password: false,
     })
 }

@@ -147,7 +147,11 @@ pub async fn run(state: &App, settings: &Bootstrap) -> anyhow::Result<Outcome> {
             at: chrono::Utc::now(),
         },
         &cause,
-        Some(hash),
+        // A generated password must be changed at first use.
+        Some(crate::commands::NewPassword {
+            must_change: generated,
+            ..crate::commands::NewPassword::hashed(hash)
+        }),
         &crate::idempotency::Creation::unkeyed(),
     )
     .await

@@ -22,6 +22,52 @@ use crate::idempotency::Creation;
 pub const USER_NAME_CLAIM: &str = "userName";
 /// The attachment key of a password hash, for the credentials hook.
 pub const PASSWORD_HASH: &str = "passwordHash";
+/// The claim kind that makes a password-reset code work once (its hash).
+pub const RESET_CODE_CLAIM: &str = "passwordResetCode";
+
+/// A password to keep beside the log, handed to the credentials hook with
+/// the append that records it (as the append's attachment, never in the
+/// log).
+#[derive(Clone, Default)]
+pub struct NewPassword {
+    /// Its Argon2id hash.
+    pub hash: String,
+    /// Whether it must be changed at first use (a generated bootstrap
+    /// password).
+    pub must_change: bool,
+    /// The session (SHA-256 of its token) that survives the change: the
+    /// caller who changed its own password; every other session ends.
+    pub keep_session: Option<String>,
+    /// The reset code (SHA-256) this completes: claimed, so that it works
+    /// once.
+    pub reset_code: Option<String>,
+}
+
+impl NewPassword {
+    /// A password hash with nothing else to it.
+    pub fn hashed(hash: String) -> Self {
+        Self {
+            hash,
+            ..Self::default()
+        }
+    }
+
+    fn attachment(&self) -> Value {
+        json!({
+            PASSWORD_HASH: self.hash,
+            "mustChange": self.must_change,
+            "keepSession": self.keep_session,
+        })
+    }
+}
+
+impl std::fmt::Debug for NewPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewPassword")
+            .field("must_change", &self.must_change)
+            .finish_non_exhaustive()
+    }
+}
 
 /// Who caused a change, recorded in the metadata of its events: what an
 /// audit shows beside the change. Never a password, a token secret or a
@@ -71,6 +117,8 @@ pub enum Authentication {
     Bootstrap,
     /// The service itself (the token sweep).
     Service,
+    /// A mailed password-reset code (never recorded).
+    ResetCode,
 }
 
 impl Authentication {
@@ -83,6 +131,7 @@ impl Authentication {
             Authentication::Password => ("password", None),
             Authentication::Bootstrap => ("bootstrap", None),
             Authentication::Service => ("service", None),
+            Authentication::ResetCode => ("resetCode", None),
         };
         match token {
             Some(token) => json!({ "method": method, "tokenId": token }),
@@ -235,7 +284,7 @@ pub async fn create_user(
     state: &App,
     command: UserCommand,
     cause: &Cause,
-    password_hash: Option<String>,
+    password: Option<NewPassword>,
     creation: &Creation,
 ) -> Result<UserWritten, AppError> {
     let events = user::decide(None, command)?;
@@ -259,8 +308,8 @@ pub async fn create_user(
         Some(creation),
     )?
     .claim(Claim::new(USER_NAME_CLAIM, name.canonical()));
-    if let Some(hash) = password_hash {
-        append = append.attach(json!({ PASSWORD_HASH: hash }));
+    if let Some(password) = password {
+        append = append.attach(password.attachment());
     }
     let result = state.store.submit(append).await?;
     Ok(UserWritten {
@@ -283,8 +332,8 @@ pub async fn run_user_command(
     run_user_command_with_password(state, id, command, cause, if_match, None).await
 }
 
-/// [`run_user_command`], handing a new password's hash (for a command that
-/// sets one) to the credentials hook in the append's transaction. A change
+/// [`run_user_command`], handing a new password (for a command that sets
+/// one) to the credentials hook in the append's transaction. A change
 /// of the user name moves its claim.
 pub async fn run_user_command_with_password(
     state: &App,
@@ -292,7 +341,7 @@ pub async fn run_user_command_with_password(
     command: UserCommand,
     cause: &Cause,
     if_match: Option<u64>,
-    password_hash: Option<String>,
+    password: Option<NewPassword>,
 ) -> Result<UserWritten, AppError> {
     let (current, revision) = load_user(state, id).await?;
     if if_match.is_some_and(|expected| revision != Some(expected)) {
@@ -336,12 +385,18 @@ pub async fn run_user_command_with_password(
                 .claim(Claim::new(USER_NAME_CLAIM, new.canonical()));
         }
     }
-    if let Some(hash) = password_hash
-        && events
-            .iter()
-            .any(|event| matches!(event, UserEvent::UserPasswordSet { .. }))
+    if let Some(password) = password
+        && events.iter().any(|event| {
+            matches!(
+                event,
+                UserEvent::UserPasswordSet { .. } | UserEvent::UserPasswordReset { .. }
+            )
+        })
     {
-        append = append.attach(json!({ PASSWORD_HASH: hash }));
+        if let Some(code) = &password.reset_code {
+            append = append.claim(Claim::new(RESET_CODE_CLAIM, code.clone()));
+        }
+        append = append.attach(password.attachment());
     }
     let submitted = state.store.submit(append).await;
     // The user may be a caller whose state, roles or sessions just changed.

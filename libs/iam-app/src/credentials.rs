@@ -164,34 +164,63 @@ async fn write_credentials(
     connection: &mut AnyConnection,
     batch: &InlineBatch<'_>,
 ) -> iam_projections::Result<()> {
-    let mut hashes: HashMap<&str, &str> = HashMap::new();
+    let mut passwords: HashMap<&str, Value> = HashMap::new();
     let mut forgotten = Vec::new();
     let mut signed_out = Vec::new();
+    // Users whose pending reset codes (and unsent reset mail) are void.
+    let mut resets_void = Vec::new();
+    let mut reset_mail = Vec::new();
     for event in &batch.events {
         let Some(user) = event.stream.strip_prefix("user-") else {
             continue;
         };
+        let attachment = batch.attachment_at(event.position);
         match event.event_type.as_str() {
-            "UserCreated" | "UserPasswordSet" => {
-                if event.event_type == "UserPasswordSet" {
-                    signed_out.push(json!({ "id": user }));
-                }
-                if let Some(hash) = batch
-                    .attachment_at(event.position)
+            "UserCreated" | "UserPasswordSet" | "UserPasswordReset" => {
+                if let Some(hash) = attachment
                     .and_then(|attachment| attachment.get(PASSWORD_HASH))
                     .and_then(Value::as_str)
                 {
-                    hashes.insert(user, hash);
+                    let must_change = attachment
+                        .and_then(|attachment| attachment.get("mustChange"))
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false);
+                    passwords.insert(
+                        user,
+                        json!({ "user": user, "hash": hash, "mustChange": i64::from(must_change) }),
+                    );
+                }
+                if event.event_type != "UserCreated" {
+                    // A new password ends every session but the one of the
+                    // user who changed it, and voids pending reset codes.
+                    let keep = attachment.and_then(|attachment| attachment.get("keepSession"));
+                    signed_out.push(json!({ "id": user, "keep": keep }));
+                    resets_void.push(json!({ "id": user }));
                 }
             }
+            "UserPasswordResetRequested" => {
+                signed_out.push(json!({ "id": user }));
+                resets_void.push(json!({ "id": user }));
+                let expires_at = event.data["expiresAt"]
+                    .as_str()
+                    .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+                    .map_or(0, |at| at.timestamp_millis());
+                reset_mail.push(json!({
+                    "position": event.position,
+                    "id": user,
+                    "expiresAt": expires_at,
+                }));
+            }
             "UserDeleted" => {
-                hashes.remove(user);
+                passwords.remove(user);
                 forgotten.push(json!({ "id": user }));
+                resets_void.push(json!({ "id": user }));
+                reset_mail.retain(|mail| mail["id"] != user);
             }
             // Deactivation ends the user's sessions: reactivating it does
             // not bring them back (its API tokens do come back). A role
-            // change or a new password ends them too: whoever holds one
-            // logs in again, under the new roles or with the new password.
+            // change ends them too: whoever holds one logs in again, under
+            // the new roles.
             "UserStateChanged" if event.data["state"] == "Inactive" => {
                 signed_out.push(json!({ "id": user }));
             }
@@ -199,16 +228,14 @@ async fn write_credentials(
             _ => {}
         }
     }
-    let set: Vec<Value> = hashes
-        .into_iter()
-        .map(|(user, hash)| json!({ "user": user, "hash": hash }))
-        .collect();
     execute_for_rows(
         connection,
-        "INSERT INTO credentials (user_id, password_hash) \
-         SELECT j.value ->> 'user', j.value ->> 'hash' FROM {rows} WHERE true \
-         ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash",
-        set,
+        "INSERT INTO credentials (user_id, password_hash, must_change) \
+         SELECT j.value ->> 'user', j.value ->> 'hash', CAST(j.value ->> 'mustChange' AS INTEGER) \
+         FROM {rows} WHERE true \
+         ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash, \
+         must_change = excluded.must_change",
+        passwords.into_values().collect(),
     )
     .await?;
     execute_for_rows(
@@ -220,31 +247,91 @@ async fn write_credentials(
     signed_out.extend(forgotten);
     execute_for_rows(
         connection,
-        "DELETE FROM sessions WHERE user_id IN (SELECT j.value ->> 'id' FROM {rows})",
+        "DELETE FROM sessions WHERE user_id IN (SELECT j.value ->> 'id' FROM {rows}) \
+         AND token_hash NOT IN (SELECT COALESCE(j.value ->> 'keep', '') FROM {rows})",
         signed_out,
+    )
+    .await?;
+    execute_for_rows(
+        connection,
+        "UPDATE sessions SET must_change_password = 0 \
+         WHERE user_id IN (SELECT j.value ->> 'id' FROM {rows})",
+        resets_void.clone(),
+    )
+    .await?;
+    execute_for_rows(
+        connection,
+        "DELETE FROM password_resets WHERE user_id IN (SELECT j.value ->> 'id' FROM {rows})",
+        resets_void.clone(),
+    )
+    .await?;
+    execute_for_rows(
+        connection,
+        "DELETE FROM password_reset_outbox WHERE user_id IN (SELECT j.value ->> 'id' FROM {rows})",
+        resets_void,
+    )
+    .await?;
+    // Only a user's newest request is mailed.
+    let mut newest: HashMap<String, Value> = HashMap::new();
+    for mail in reset_mail {
+        newest.insert(mail["id"].as_str().unwrap_or_default().to_owned(), mail);
+    }
+    execute_for_rows(
+        connection,
+        "INSERT INTO password_reset_outbox (position, user_id, expires_at) \
+         SELECT CAST(j.value ->> 'position' AS BIGINT), j.value ->> 'id', \
+         CAST(j.value ->> 'expiresAt' AS BIGINT) FROM {rows}",
+        newest.into_values().collect(),
     )
     .await
 }
 
-/// Opens a session for `user_id`; returns the token (shown once, in the
-/// login response).
+/// A session just opened.
+pub struct OpenedSession {
+    /// Its token (shown once, in the login response).
+    pub token: String,
+    /// Whether it may only change the password (a generated one).
+    pub must_change_password: bool,
+}
+
+impl std::fmt::Debug for OpenedSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenedSession")
+            .field("must_change_password", &self.must_change_password)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens a session for `user_id`.
 pub async fn open_session(
     read_models: &ReadModels,
     user_id: &str,
     ttl: Duration,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<OpenedSession> {
+    let must_change: Option<i64> =
+        sqlx::query_scalar("SELECT must_change FROM credentials WHERE user_id = $1")
+            .bind(user_id.to_owned())
+            .fetch_optional(read_models.pool())
+            .await?;
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes)
         .map_err(|error| anyhow::anyhow!("no randomness for a session token: {error}"))?;
     let token = URL_SAFE_NO_PAD.encode(bytes);
     let expires_at = chrono::Utc::now().timestamp_millis() + ttl.as_millis() as i64;
-    sqlx::query("INSERT INTO sessions (token_hash, user_id, expires_at) VALUES ($1, $2, $3)")
-        .bind(sha256_hex(&token))
-        .bind(user_id.to_owned())
-        .bind(expires_at)
-        .execute(read_models.pool())
-        .await?;
-    Ok(token)
+    sqlx::query(
+        "INSERT INTO sessions (token_hash, user_id, expires_at, must_change_password) \
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(sha256_hex(&token))
+    .bind(user_id.to_owned())
+    .bind(expires_at)
+    .bind(must_change.unwrap_or(0))
+    .execute(read_models.pool())
+    .await?;
+    Ok(OpenedSession {
+        token,
+        must_change_password: must_change.unwrap_or(0) != 0,
+    })
 }
 
 /// Ends the session whose token is `token`; whether there was one.

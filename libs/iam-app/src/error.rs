@@ -136,6 +136,12 @@ impl From<iam_eventstore::Error> for AppError {
                     "displayName `{name}` is already taken: group names are unique in an organization (ignoring case)."
                 ))
             }
+            // A reset code works once; its value (a hash) is not repeated.
+            iam_eventstore::Error::ClaimHeld { claim, .. }
+                if claim.kind == crate::commands::RESET_CODE_CLAIM =>
+            {
+                AppError::forbidden(crate::passwords::RESET_CODE_INVALID)
+            }
             // Another uniqueness claim (one provider per store, say): the
             // state of the store refuses it, as with a user name.
             iam_eventstore::Error::ClaimHeld { claim, .. } => AppError::conflict(format!(

@@ -13,6 +13,8 @@ pub mod credentials;
 mod error;
 pub mod groups;
 pub mod idempotency;
+pub mod mailer;
+pub mod passwords;
 mod recent_callers;
 pub mod token_expiry;
 pub mod users;

@@ -23,6 +23,7 @@ pub(crate) struct Resolved {
     pub(crate) user: UserRow,
     pub(crate) token_scope: Option<String>,
     pub(crate) token_id: Option<String>,
+    pub(crate) must_change_password: bool,
 }
 
 /// Credentials resolved in the last half second.

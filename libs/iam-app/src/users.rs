@@ -2,7 +2,7 @@
 //! from what was decided, and a user as seen from the caller's organization.
 
 use iam_domain::user::User;
-use iam_domain::{OrgId, OrgKind, UserId};
+use iam_domain::{OrgKind, UserId};
 use iam_projections::read_models::UserRow;
 
 use crate::{App, AppError, Caller};
@@ -30,7 +30,8 @@ pub fn row_of(user: &User, revision: u64) -> Option<UserRow> {
 
 /// The user `id` as seen from the caller's effective organization: a user
 /// whose home it is, or (in a tenant) one of its Organization Owners.
-/// Anything else is 404, so that other organizations' users stay invisible.
+/// Anything else is 404, the same answer as for an id nobody has, so that
+/// other organizations' users stay invisible (also to API tokens).
 pub async fn visible_user(
     state: &App,
     caller: &Caller,
@@ -49,10 +50,7 @@ pub async fn visible_user(
     {
         return Ok((row, true));
     }
-    // A user of another organization: an API token hears why; a session
-    // does not learn that it exists.
-    if let Some(home) = OrgId::parse(&row.organization_id) {
-        caller.require_token_scope(home)?;
-    }
+    // A user of another organization: answered exactly as one that does
+    // not exist, so that no caller learns that it does.
     Err(not_found())
 }

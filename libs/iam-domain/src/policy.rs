@@ -318,6 +318,81 @@ pub fn may_manage_tokens(
     }
 }
 
+/// The names of the rights `role` grants, as `/api/iam/Roles` lists them
+/// (vca-cli shows them). They are read off the rules above, by asking each
+/// rule about a user who holds only `role`, so they cannot disagree with
+/// what the service enforces.
+pub fn rights_of(role: Role) -> Vec<&'static str> {
+    use crate::roles::RoleScope;
+    use uuid::Uuid;
+    let home = OrgId::new(Uuid::from_u128(1));
+    let tenant_id = OrgId::new(Uuid::from_u128(2));
+    let home_kind = match role.entry().scope {
+        RoleScope::Provider => OrgKind::Provider,
+        RoleScope::Tenant => OrgKind::Tenant,
+        // A provider user in a tenant: what it may do is its provider role's.
+        RoleScope::TenantMembership => {
+            return vec!["Act in This Tenant as Its Provider Role Allows"];
+        }
+    };
+    let actor = Actor {
+        user: UserId::new(Uuid::from_u128(3)),
+        home,
+        home_kind,
+        roles: vec![role],
+    };
+    let organization = |id, kind, provider| Organization {
+        id,
+        name: String::new(),
+        kind,
+        provider,
+        delegates_user_management: true,
+        members: Default::default(),
+    };
+    let own = organization(home, home_kind, None);
+    let tenant = organization(tenant_id, OrgKind::Tenant, Some(home));
+    let other = Some(UserId::new(Uuid::from_u128(4)));
+    let users = |organization: &Organization, action| {
+        may_manage_users(&actor, organization, action, other).is_ok()
+    };
+    let mut rights = Vec::new();
+    for (action, right) in [
+        (UserAction::Read, "View Users"),
+        (UserAction::Create, "Create Users"),
+        (
+            UserAction::Replace,
+            "Edit Users, Set and Reset Their Passwords",
+        ),
+        (UserAction::Delete, "Delete Users"),
+    ] {
+        if users(&own, action) {
+            rights.push(right);
+        }
+    }
+    rights.push("Change Own Password");
+    if home_kind == OrgKind::Provider {
+        if users(&tenant, UserAction::Read) {
+            rights.push("View Tenant Users");
+        }
+        if users(&tenant, UserAction::Create) {
+            rights.push("Manage Users of Tenants That Delegate It");
+        }
+    }
+    if may_audit(&actor, &own).is_ok() {
+        rights.push("View Audit");
+    }
+    if token_authentication_enabled(&actor.roles).is_ok() {
+        rights.push("Use Own API Tokens");
+    }
+    if may_manage_organizations(&actor).is_ok() {
+        rights.push("Manage Tenant Organizations");
+    }
+    if actor.holds(Role::ProviderAdministrator) {
+        rights.push("Grant Provider Administrator");
+    }
+    rights
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::{TimeZone, Utc};
@@ -326,6 +401,42 @@ mod tests {
     use super::*;
     use crate::user::{Profile, User, UserEvent, UserState};
     use crate::{Email, UserName};
+
+    #[test]
+    fn rights_follow_the_rules() {
+        let admin = rights_of(Role::AccountAdministrator);
+        for right in [
+            "View Users",
+            "Create Users",
+            "Delete Users",
+            "View Audit",
+            "Use Own API Tokens",
+        ] {
+            assert!(admin.contains(&right), "{right} in {admin:?}");
+        }
+        let user = rights_of(Role::EndUser);
+        assert!(
+            !user.contains(&"View Users") && !user.contains(&"Create Users"),
+            "{user:?}"
+        );
+        assert!(user.contains(&"Change Own Password") && user.contains(&"Use Own API Tokens"));
+        let reader = rights_of(Role::ReadOnlyAdministrator);
+        assert!(reader.contains(&"View Users") && reader.contains(&"View Audit"));
+        assert!(!reader.contains(&"Create Users") && !reader.contains(&"Use Own API Tokens"));
+        let provider = rights_of(Role::ProviderAdministrator);
+        for right in [
+            "Manage Tenant Organizations",
+            "Grant Provider Administrator",
+            "Manage Users of Tenants That Delegate It",
+        ] {
+            assert!(provider.contains(&right), "{right} in {provider:?}");
+        }
+        let account = rights_of(Role::ProviderAccountAdministrator);
+        assert!(
+            !account.contains(&"Manage Tenant Organizations")
+                && !account.contains(&"Grant Provider Administrator")
+        );
+    }
 
     fn actor(id: u128, role: Role) -> Actor {
         Actor {

@@ -90,6 +90,10 @@ pub struct Profile {
     pub manager: Option<String>,
 }
 
+/// How long a password-reset code stays valid (reference document 002:
+/// the user follows a mailed link).
+pub const PASSWORD_RESET_VALIDITY: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
 /// The longest profile value accepted, in characters.
 const PROFILE_VALUE_MAX: usize = 256;
 
@@ -215,6 +219,20 @@ pub enum UserCommand {
     SetPassword {
         /// Where it comes from.
         source: Source,
+        /// Now.
+        at: DateTime<Utc>,
+    },
+    /// Start a reset by e-mail: a one-time code, valid for
+    /// [`PASSWORD_RESET_VALIDITY`], is mailed to the user (the code is never
+    /// in the log).
+    RequestPasswordReset {
+        /// Where it comes from.
+        source: Source,
+        /// Now.
+        at: DateTime<Utc>,
+    },
+    /// Complete a reset: the holder of the mailed code set a new password.
+    CompletePasswordReset {
         /// Now.
         at: DateTime<Utc>,
     },
@@ -348,6 +366,20 @@ pub enum UserEvent {
         /// When.
         at: DateTime<Utc>,
     },
+    /// A password reset by e-mail was requested: a one-time code goes to
+    /// the user's address (the code is never in the log).
+    UserPasswordResetRequested {
+        /// When.
+        at: DateTime<Utc>,
+        /// When the code stops being valid.
+        #[serde(rename = "expiresAt")]
+        expires_at: DateTime<Utc>,
+    },
+    /// The holder of a reset code set a new password.
+    UserPasswordReset {
+        /// When.
+        at: DateTime<Utc>,
+    },
     /// It was deleted.
     UserDeleted {
         /// When.
@@ -367,6 +399,8 @@ impl UserEvent {
             UserEvent::UserStateChanged { .. } => "UserStateChanged",
             UserEvent::UserRolesChanged { .. } => "UserRolesChanged",
             UserEvent::UserPasswordSet { .. } => "UserPasswordSet",
+            UserEvent::UserPasswordResetRequested { .. } => "UserPasswordResetRequested",
+            UserEvent::UserPasswordReset { .. } => "UserPasswordReset",
             UserEvent::UserDeleted { .. } => "UserDeleted",
         }
     }
@@ -389,6 +423,19 @@ pub fn decide(state: Option<&User>, command: UserCommand) -> Result<Vec<UserEven
             let user = live(state)?;
             locally_managed(user, source, "change its password")?;
             Ok(vec![UserEvent::UserPasswordSet { at }])
+        }
+        UserCommand::RequestPasswordReset { source, at } => {
+            let user = live(state)?;
+            locally_managed(user, source, "reset its password")?;
+            Ok(vec![UserEvent::UserPasswordResetRequested {
+                at,
+                expires_at: at + PASSWORD_RESET_VALIDITY,
+            }])
+        }
+        UserCommand::CompletePasswordReset { at } => {
+            let user = live(state)?;
+            locally_managed(user, Source::Local, "reset its password")?;
+            Ok(vec![UserEvent::UserPasswordReset { at }])
         }
         UserCommand::JoinRole {
             role,
@@ -625,7 +672,11 @@ pub fn apply(state: Option<User>, event: &UserEvent) -> Option<User> {
             user.roles = roles.clone();
             user.modified_at = *at;
         }
-        UserEvent::UserPasswordSet { at } => user.modified_at = *at,
+        UserEvent::UserPasswordSet { at } | UserEvent::UserPasswordReset { at } => {
+            user.modified_at = *at
+        }
+        // Nothing of the user changes until the reset completes.
+        UserEvent::UserPasswordResetRequested { .. } => {}
         UserEvent::UserDeleted { at } => {
             user.deleted = true;
             user.modified_at = *at;

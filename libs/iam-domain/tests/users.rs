@@ -430,6 +430,18 @@ fn a_managed_user_changes_locally_only_its_state() {
         ),
         Err(DomainError::ManagedByIdentityProvider(_))
     ));
+    for command in [
+        UserCommand::RequestPasswordReset {
+            source: Source::Local,
+            at: at(1),
+        },
+        UserCommand::CompletePasswordReset { at: at(1) },
+    ] {
+        assert!(matches!(
+            given(&history, command),
+            Err(DomainError::ManagedByIdentityProvider(_))
+        ));
+    }
     let mut renamed = replacement();
     renamed.source = Source::IdentityProvider;
     renamed.given_name = "Jane".into();
@@ -517,4 +529,27 @@ fn joining_a_role_group_displaces_conflicting_roles_and_records_it() {
             defaulted: true,
         }]
     );
+}
+
+#[test]
+fn a_reset_request_is_valid_for_a_day_and_changes_nothing_of_the_user() {
+    let history = [created()];
+    let events = given(
+        &history,
+        UserCommand::RequestPasswordReset {
+            source: Source::Local,
+            at: at(5),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        events,
+        vec![UserEvent::UserPasswordResetRequested {
+            at: at(5),
+            expires_at: at(5) + iam_domain::user::PASSWORD_RESET_VALIDITY,
+        }]
+    );
+    let before = history.iter().fold(None, user::apply);
+    let after = events.iter().fold(before.clone(), user::apply);
+    assert_eq!(before, after);
 }

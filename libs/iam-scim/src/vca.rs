@@ -6,6 +6,29 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::SCIM_CORE_1_0;
+use validator::{Validate, ValidationError};
+
+/// The most roles a request may name (the schema's `maxItems` of `roles`).
+pub const MAX_ROLES: usize = 16;
+/// The longest role name a request may send (the schema's `maxLength`).
+pub const MAX_ROLE_NAME: usize = 128;
+
+/// The limits on `roles.roles` (one level down, where `validate`'s own
+/// length check cannot reach through the generic wrapper).
+fn role_names_fit(roles: &Roles<RoleName>) -> Result<(), ValidationError> {
+    let too_long = roles
+        .roles
+        .iter()
+        .filter_map(|role| role.name.as_deref())
+        .any(|name| name.chars().count() > MAX_ROLE_NAME);
+    if roles.roles.len() > MAX_ROLES || too_long {
+        return Err(ValidationError::new("length").with_message(
+            format!("at most {MAX_ROLES} roles, each name at most {MAX_ROLE_NAME} characters")
+                .into(),
+        ));
+    }
+    Ok(())
+}
 
 /// `meta`: creation and modification times in epoch milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -42,6 +65,7 @@ impl From<Role> for RoleView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Roles<T> {
     /// The roles.
+    #[schema(max_items = 16)]
     pub roles: Vec<T>,
 }
 
@@ -118,31 +142,53 @@ pub struct UserList {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RoleName {
     /// The role's name.
+    #[schema(max_length = 128)]
     pub name: Option<String>,
 }
 
 /// The body of a create (`POST`) or replace (`PUT`). Every element is
 /// optional here so that the service can name the missing one.
-#[derive(Clone, Default, PartialEq, Deserialize, ToSchema)]
+///
+/// Its limits are declared once, here: `validate` enforces them (the
+/// service refuses a body past one with a 400 naming the element) and the
+/// `schema` attribute beside each states the same bound in the OpenAPI
+/// description (a black-box test checks that they agree).
+#[derive(Clone, Default, PartialEq, Deserialize, ToSchema, Validate)]
 pub struct UserRequest {
     /// Must include `urn:scim:schemas:core:1.0` when present.
+    #[schema(max_items = 8)]
+    #[validate(length(max = 8))]
     pub schemas: Option<Vec<String>>,
     /// `Active` or `Inactive`.
+    #[schema(max_length = 16)]
+    #[validate(length(max = 16))]
     pub state: Option<String>,
     /// Address.
+    #[schema(max_length = 254)]
+    #[validate(length(max = 254))]
     pub email: Option<String>,
     /// Family name.
     #[serde(rename = "familyName")]
+    #[schema(max_length = 128)]
+    #[validate(length(max = 128))]
     pub family_name: Option<String>,
     /// Given name.
     #[serde(rename = "givenName")]
+    #[schema(max_length = 128)]
+    #[validate(length(max = 128))]
     pub given_name: Option<String>,
-    /// `{"roles": [{"name": ...}]}`.
+    /// `{"roles": [{"name": ...}]}`: at most [`MAX_ROLES`] names of at
+    /// most [`MAX_ROLE_NAME`] characters.
+    #[validate(custom(function = "role_names_fit"))]
     pub roles: Option<Roles<RoleName>>,
     /// Must equal `email`.
     #[serde(rename = "userName")]
+    #[schema(max_length = 254)]
+    #[validate(length(max = 254))]
     pub user_name: Option<String>,
     /// Optional password (create only); never stored in the log.
+    #[schema(min_length = 8, max_length = 256)]
+    #[validate(length(min = 8, max = 256))]
     pub password: Option<String>,
     /// Immutable (PUT: must be unchanged when present).
     pub id: Option<Value>,

@@ -65,5 +65,20 @@ async fn authenticate(request: &HttpRequest) -> Result<Caller, ApiError> {
         header(TENANT_CONTEXT),
     )
     .await?;
+    if caller.must_change_password && !changes_password_or_leaves(request) {
+        return Err(ApiError::forbidden(MUST_CHANGE_PASSWORD));
+    }
     Ok(Caller(caller))
+}
+
+/// The refusal of a session opened with a generated password: it may only
+/// change the password (or log out).
+pub(crate) const MUST_CHANGE_PASSWORD: &str = "Your password was generated at the first start: change it before anything else, with      PUT /api/iam/Users/password and {\"currentPassword\", \"newPassword\"}.";
+
+/// Whether `request` is the password change or the logout.
+fn changes_password_or_leaves(request: &HttpRequest) -> bool {
+    let method = request.method();
+    let path = request.path().trim_end_matches('/');
+    (method == actix_web::http::Method::PUT && path == "/api/iam/Users/password")
+        || (method == actix_web::http::Method::POST && path == "/api/iam/logout")
 }

@@ -29,6 +29,14 @@ pub struct Settings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// How failed logins are throttled.
     pub login_limits: crate::throttle::LoginLimits,
+    /// The SMTP relay of password-reset mail (`IAM_SMTP_URL`); `None`:
+    /// reset by e-mail is off.
+    pub smtp_url: Option<Secret>,
+    /// The sender of that mail (`IAM_MAIL_FROM`).
+    pub mail_from: String,
+    /// The service's external base URL, for links in mail
+    /// (`IAM_PUBLIC_URL`); `None`: `http://` and the bound address.
+    pub public_url: Option<String>,
 }
 
 pub use iam_app::bootstrap::{Bootstrap, Secret};
@@ -53,6 +61,7 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_DATABASE_URL: &str = "sqlite://data/iam.db";
 const DEFAULT_SESSION_TTL_SECS: u64 = 900;
 const DEFAULT_READY_MAX_LAG: u64 = 1000;
+const DEFAULT_MAIL_FROM: &str = "iam@localhost.localdomain";
 
 impl Settings {
     /// Reads the settings from the process environment.
@@ -137,8 +146,45 @@ impl Settings {
                     DAY_SECS,
                 )?),
             },
+            smtp_url: get("IAM_SMTP_URL")?.map(Secret::new),
+            mail_from: mail_from(get("IAM_MAIL_FROM")?)?,
+            public_url: public_url(get("IAM_PUBLIC_URL")?)?,
         })
     }
+}
+
+/// `IAM_MAIL_FROM`: a mail address.
+fn mail_from(value: Option<String>) -> Result<String, SettingsError> {
+    let Some(value) = value else {
+        return Ok(DEFAULT_MAIL_FROM.to_owned());
+    };
+    value
+        .parse::<lettre::message::Mailbox>()
+        .map_err(|_| SettingsError::Invalid {
+            variable: "IAM_MAIL_FROM",
+            reason: format!("`{value}` is not a mail address (e.g. iam@example.com)"),
+        })?;
+    Ok(value)
+}
+
+/// `IAM_PUBLIC_URL`: an `http` or `https` URL, kept without a trailing `/`.
+fn public_url(value: Option<String>) -> Result<Option<String>, SettingsError> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let lower = value.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"));
+    if rest.is_none_or(|rest| rest.is_empty() || rest.contains(['?', '#', ' '])) {
+        return Err(SettingsError::Invalid {
+            variable: "IAM_PUBLIC_URL",
+            reason: format!(
+                "`{value}` is not a base URL (e.g. https://iam.example.com or http://127.0.0.1:8080)"
+            ),
+        });
+    }
+    Ok(Some(value.trim_end_matches('/').to_owned()))
 }
 
 /// `IAM_TRUSTED_PROXIES`: addresses (one host each) or CIDR ranges.

@@ -8,11 +8,13 @@
 mod caller;
 pub mod configuration;
 mod error;
+mod limits;
 mod negotiation;
 mod openapi;
 pub mod prometheus;
 mod request_context;
 mod routes;
+mod security_headers;
 pub mod startup;
 pub mod telemetry;
 pub mod throttle;

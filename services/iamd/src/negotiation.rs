@@ -33,16 +33,19 @@ pub(crate) async fn require_supported_version(
         && !accept.is_empty()
         && !accepts_our_json(&accept.join(","))
     {
-        return Err(ApiError::new(
+        let refusal = ApiError::new(
             actix_web::http::StatusCode::NOT_ACCEPTABLE,
             format!(
                 "This service speaks version {API_VERSION} of the API; send Accept: {VCA_CONTENT_TYPE} \
                  (or no version)."
             ),
-        )
-        .into());
+        );
+        // A response, not an error: the outer middleware adds its headers.
+        return Ok(request.error_response(refusal).map_into_right_body());
     }
-    next.call(request).await
+    next.call(request)
+        .await
+        .map(ServiceResponse::map_into_left_body)
 }
 
 /// Whether an `Accept` header admits `application/json;version=5.7`.

@@ -9,7 +9,7 @@ use utoipa::openapi::{Object, RefOr, Required, Type};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    audit, health, login, organizations, role_queries, roles, scim, tokens, users,
+    audit, health, login, organizations, passwords, role_queries, roles, scim, tokens, users,
 };
 
 /// The service's OpenAPI document.
@@ -20,6 +20,10 @@ use crate::routes::{
         login::login,
         login::logout,
         login::instances,
+        passwords::change,
+        passwords::set,
+        passwords::request_reset,
+        passwords::complete_reset,
         users::create::create,
         users::list::list,
         users::get::get,
@@ -174,7 +178,8 @@ impl Modify for CallerOperations {
                 continue;
             }
             let behind_caller = (path.starts_with("/api/") || path.starts_with("/cloudapi/"))
-                && path != "/api/iam/login";
+                && path != "/api/iam/login"
+                && path != "/api/iam/password/reset";
             if !behind_caller {
                 continue;
             }

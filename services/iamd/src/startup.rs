@@ -14,7 +14,8 @@ use tracing_actix_web::TracingLogger;
 
 use crate::configuration::Settings;
 use crate::routes::{
-    audit, console, health, login, organizations, role_queries, roles, scim, tokens, users,
+    audit, console, health, login, organizations, passwords, role_queries, roles, scim, tokens,
+    users,
 };
 
 /// What every request handler can reach: the application layer, and what
@@ -33,6 +34,8 @@ pub struct AppState {
     pub trusted_proxies: Arc<[ipnet::IpNet]>,
     /// Failed logins, counted per name and address.
     pub login_throttle: Arc<crate::throttle::LoginThrottle>,
+    /// The sender of password-reset mail; `None` without `IAM_SMTP_URL`.
+    pub mailer: Option<Arc<iam_app::mailer::Mailer>>,
 }
 
 impl Deref for AppState {
@@ -46,7 +49,10 @@ impl Deref for AppState {
 impl AppState {
     /// Opens the application layer (store, read models, projectors):
     /// everything but the HTTP server.
-    pub async fn open(settings: &Settings) -> anyhow::Result<web::Data<AppState>> {
+    pub async fn open(
+        settings: &Settings,
+        mailer: Option<Arc<iam_app::mailer::Mailer>>,
+    ) -> anyhow::Result<web::Data<AppState>> {
         let prometheus = crate::prometheus::handle().context("installing the metrics recorder")?;
         let app = iam_app::App::open(&iam_app::Options {
             database_url: settings.database_url.clone(),
@@ -60,7 +66,50 @@ impl AppState {
             ready_max_lag: settings.ready_max_lag,
             trusted_proxies: settings.trusted_proxies.clone().into(),
             login_throttle: Arc::new(crate::throttle::LoginThrottle::new(settings.login_limits)),
+            mailer,
         }))
+    }
+}
+
+/// Where a generated bootstrap password goes: beside the SQLite database,
+/// or in the working directory.
+fn bootstrap_password_file(database_url: &str) -> std::path::PathBuf {
+    const NAME: &str = "bootstrap-admin-password";
+    let folder = database_url
+        .strip_prefix("sqlite://")
+        .map(|rest| rest.split('?').next().unwrap_or_default())
+        .and_then(|path| {
+            std::path::Path::new(path)
+                .parent()
+                .map(std::path::Path::to_path_buf)
+        })
+        .filter(|folder| !folder.as_os_str().is_empty());
+    match folder {
+        Some(folder) => folder.join(NAME),
+        None => std::path::PathBuf::from(NAME),
+    }
+}
+
+/// Writes `secret` to `path`, readable and writable by this user only.
+fn write_private_file(path: &std::path::Path, secret: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let mut file = options.open(path)?;
+        // A file left by an earlier start keeps its mode: narrow it.
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        writeln!(file, "{secret}")?;
+        file.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let mut file = options.open(path)?;
+        writeln!(file, "{secret}")?;
+        file.sync_all()
     }
 }
 
@@ -84,7 +133,28 @@ impl std::fmt::Debug for Application {
 impl Application {
     /// Opens the store, starts the projectors and binds `settings.listen`.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let state = AppState::open(&settings).await?;
+        // Bound first: the links in mail name the bound address by default.
+        let listener = TcpListener::bind(&settings.listen)
+            .with_context(|| format!("IAM_LISTEN: cannot bind {}", settings.listen))?;
+        let address = listener.local_addr()?;
+        let port = address.port();
+        let mailer = match &settings.smtp_url {
+            None => None,
+            Some(smtp_url) => Some(Arc::new(iam_app::mailer::Mailer::new(
+                &iam_app::mailer::MailSettings {
+                    smtp_url: smtp_url.clone(),
+                    from: settings.mail_from.clone(),
+                    public_url: settings
+                        .public_url
+                        .clone()
+                        .unwrap_or_else(|| format!("http://{address}")),
+                },
+            )?)),
+        };
+        let state = AppState::open(&settings, mailer.clone()).await?;
+        if let Some(mailer) = mailer {
+            tokio::spawn(mailer.run_forever(state.app.read_models.clone()));
+        }
         match iam_app::bootstrap::run(&state, &settings.bootstrap).await? {
             iam_app::bootstrap::Outcome::AlreadyDone => {}
             iam_app::bootstrap::Outcome::Created {
@@ -93,10 +163,17 @@ impl Application {
             } => {
                 tracing::info!(admin = %admin, "created the provider organization and its administrator");
                 if let Some(password) = generated_password {
-                    // Shown once, on the console only: never through the log.
+                    // Never through the log stream: into a file only this
+                    // user may read, whose path is shown.
+                    let path = bootstrap_password_file(&settings.database_url);
+                    write_private_file(&path, &password).with_context(|| {
+                        format!("writing the generated password to {}", path.display())
+                    })?;
                     println!(
-                        "iamd: first start: log in as {admin} with password {password} \
-                         (shown once; set IAM_BOOTSTRAP_ADMIN_PASSWORD to choose it)"
+                        "iamd: first start: log in as {admin} with the password in {} \
+                         (readable only by this user; change it at first use, or set \
+                         IAM_BOOTSTRAP_ADMIN_PASSWORD to choose it)",
+                        path.display()
                     );
                 }
             }
@@ -121,10 +198,6 @@ impl Application {
             settings.token_sweep_interval,
         ));
 
-        let listener = TcpListener::bind(&settings.listen)
-            .with_context(|| format!("IAM_LISTEN: cannot bind {}", settings.listen))?;
-        let address = listener.local_addr()?;
-        let port = address.port();
         let openapi = <crate::openapi::ApiDoc as utoipa::OpenApi>::openapi();
         let server = HttpServer::new(move || {
             App::new()
@@ -132,6 +205,7 @@ impl Application {
                 .wrap(from_fn(crate::prometheus::record_request))
                 .wrap(TracingLogger::default())
                 .wrap(from_fn(crate::request_context::assign))
+                .wrap(from_fn(crate::security_headers::add))
                 .app_data(state.clone())
                 .app_data(crate::negotiation::json_config())
                 .app_data(crate::routes::fallback::query_config())
@@ -142,6 +216,11 @@ impl Application {
                 .service(login::login)
                 .service(login::logout)
                 .service(login::instances)
+                // Before `PUT /api/iam/Users/{id}`, which would take "password" for an id.
+                .service(passwords::change)
+                .service(passwords::set)
+                .service(passwords::request_reset)
+                .service(passwords::complete_reset)
                 .service(users::create::create)
                 .service(users::list::list)
                 .service(users::get::get)

@@ -155,9 +155,10 @@ impl Projector for UsersProjector {
                     change.set("modified_at", millis(at));
                     change.roles = Some(roles);
                 }
-                UserEvent::UserPasswordSet { at } => {
+                UserEvent::UserPasswordSet { at } | UserEvent::UserPasswordReset { at } => {
                     change.set("modified_at", millis(at));
                 }
+                UserEvent::UserPasswordResetRequested { .. } => {}
                 UserEvent::UserDeleted { .. } => change.deleted = true,
             }
         }
@@ -362,10 +363,16 @@ impl crate::ReadModels {
     /// The user of a live login session, in one indexed read. The sessions
     /// table (`token_hash`, `user_id`, `expires_at`) is the service's
     /// credential store beside the read models; it is joined here so that
-    /// authenticating a request costs one query.
-    pub async fn user_of_session(&self, token_hash: &str, now: i64) -> Result<Option<UserRow>> {
+    /// authenticating a request costs one query. With the user comes
+    /// whether the session may only change the user's password (it was
+    /// opened with a generated one).
+    pub async fn user_of_session(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Option<(UserRow, bool)>> {
         let sql = format!(
-            "SELECT {} FROM sessions s JOIN read_users u ON u.id = s.user_id \
+            "SELECT {}, s.must_change_password FROM sessions s JOIN read_users u ON u.id = s.user_id \
              WHERE s.token_hash = $1 AND s.expires_at > $2",
             &*USER_COLUMNS_OF_U
         );
@@ -374,7 +381,12 @@ impl crate::ReadModels {
             .bind(now)
             .fetch_optional(self.pool())
             .await?;
-        row.as_ref().map(user_row).transpose()
+        row.as_ref()
+            .map(|row| {
+                let must_change: i64 = row.try_get("must_change_password")?;
+                Ok((user_row(row)?, must_change != 0))
+            })
+            .transpose()
     }
 
     /// The API token whose secret hashes to `secret_hash`, at `now`, with

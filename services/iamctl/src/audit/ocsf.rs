@@ -49,6 +49,7 @@ pub(crate) fn event(row: &AuditRow) -> Value {
         }
         "UserStateChanged" => (class::ACCOUNT_CHANGE, 5),
         "UserPasswordSet" => (class::ACCOUNT_CHANGE, 3),
+        "UserPasswordResetRequested" | "UserPasswordReset" => (class::ACCOUNT_CHANGE, 4),
         "UserDeleted" => (class::ACCOUNT_CHANGE, 6),
         "UserRolesChanged" => {
             let roles = |value: Option<&Value>| -> Vec<String> {

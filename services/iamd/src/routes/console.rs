@@ -1,4 +1,4 @@
-//! `/console/`: the audit review page. Its four files are compiled into
+//! `/console/`: the audit review page and the password-reset page. Their files are compiled into
 //! the binary (no CDN: it works offline), and every answer forbids inline
 //! script and every other origin. The page signs in with `/api/iam/login`
 //! and keeps the session token in its memory, never in a URL.
@@ -14,6 +14,8 @@ const INDEX: &str = include_str!("../../console/index.html");
 const SCRIPT: &str = include_str!("../../console/console.js");
 const STYLE: &str = include_str!("../../console/console.css");
 const ICON: &str = include_str!("../../console/favicon.svg");
+const RESET_PAGE: &str = include_str!("../../console/reset.html");
+const RESET_SCRIPT: &str = include_str!("../../console/reset.js");
 
 fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
     let mut response = HttpResponse::Ok()
@@ -49,6 +51,9 @@ pub(crate) async fn file(file: web::Path<String>) -> HttpResponse {
         "console.js" => asset("text/javascript; charset=utf-8", SCRIPT),
         "console.css" => asset("text/css; charset=utf-8", STYLE),
         "favicon.svg" => asset("image/svg+xml", ICON),
+        // The page a password-reset mail links to.
+        "reset.html" => asset("text/html; charset=utf-8", RESET_PAGE),
+        "reset.js" => asset("text/javascript; charset=utf-8", RESET_SCRIPT),
         _ => HttpResponse::NotFound().finish(),
     }
 }

@@ -147,11 +147,20 @@ pub(crate) async fn login(
         return Err(ApiError::unauthorized(REFUSED));
     };
     state.login_throttle.succeeded(&user_name);
-    let token = credentials::open_session(&state.read_models, &user.id, state.session_ttl)
+    let session = credentials::open_session(&state.read_models, &user.id, state.session_ttl)
         .await
         .map_err(ApiError::internal)?;
-    let mut response = vca_json(StatusCode::CREATED, &json!({ "serviceGroupIds": [] }));
-    let value = HeaderValue::from_str(&token).map_err(ApiError::internal)?;
+    let body = if session.must_change_password {
+        json!({
+            "serviceGroupIds": [],
+            "passwordChangeRequired": true,
+            "message": crate::caller::MUST_CHANGE_PASSWORD,
+        })
+    } else {
+        json!({ "serviceGroupIds": [] })
+    };
+    let mut response = vca_json(StatusCode::CREATED, &body);
+    let value = HeaderValue::from_str(&session.token).map_err(ApiError::internal)?;
     let headers = response.headers_mut();
     headers.insert(HeaderName::from_static("vchs-authorization"), value);
     // The answer carries a credential: no cache keeps it.

@@ -7,6 +7,7 @@ pub(crate) mod health;
 pub(crate) mod login;
 pub(crate) mod organizations;
 pub(crate) mod paging;
+pub(crate) mod passwords;
 pub(crate) mod role_queries;
 pub(crate) mod roles;
 pub(crate) mod scim;

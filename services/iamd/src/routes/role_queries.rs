@@ -23,7 +23,7 @@ fn read_allowed(caller: &Caller) -> Result<(), ApiError> {
 #[utoipa::path(
     tag = "roles",
     responses(
-        (status = 200, description = "`{\"roles\": [{\"id\", \"name\", \"description\", \"members\"}]}`", body = inline(Value)),
+        (status = 200, description = "`{\"roles\": [{\"id\", \"name\", \"description\", \"members\", \"rights\"}]}`: `rights` names what the role grants in this service", body = inline(Value)),
         (status = 403, description = "Not allowed to read this organization's users", body = iam_scim::error::ErrorBody),
     ),
 )]
@@ -44,7 +44,13 @@ pub(crate) async fn list(
                 .iter()
                 .find(|(name, _)| *name == format!("{role:?}"))
                 .map_or(0, |(_, count)| *count);
-            json!({ "id": entry.id, "name": entry.name, "description": entry.description, "members": members })
+            json!({
+                "id": entry.id,
+                "name": entry.name,
+                "description": entry.description,
+                "members": members,
+                "rights": iam_domain::policy::rights_of(role),
+            })
         })
         .collect();
     Ok(vca_json(StatusCode::OK, &json!({ "roles": roles })))

@@ -76,8 +76,8 @@ async fn token_of(
         return Err(not_found());
     }
     let scope = OrgId::parse(&token.organization_id).ok_or_else(not_found)?;
+    // Another organization's token is answered as one that does not exist.
     if scope != caller.effective.id {
-        caller.require_token_scope(scope)?;
         return Err(not_found());
     }
     Ok(token)
@@ -101,11 +101,17 @@ async fn authorized_token(
     Ok((token, id))
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Deserialize, utoipa::ToSchema, validator::Validate)]
 pub(crate) struct NewToken {
+    #[schema(max_length = 128)]
+    #[validate(length(max = 128))]
     name: Option<String>,
+    #[schema(max_length = 1024)]
+    #[validate(length(max = 1024))]
     description: Option<String>,
     #[serde(rename = "lifetimeDays")]
+    #[schema(minimum = 1, maximum = 365)]
+    #[validate(range(min = 1, max = 365))]
     lifetime_days: Option<i64>,
 }
 
@@ -130,6 +136,7 @@ pub(crate) async fn create(
     path: web::Path<String>,
     body: web::Json<NewToken>,
 ) -> Result<HttpResponse, ApiError> {
+    crate::limits::check(&*body)?;
     require_password_session(&caller)?;
     let (row, as_owner) = visible_user(&state, &caller, &path).await?;
     let owner = owner_of(&row, as_owner)?;

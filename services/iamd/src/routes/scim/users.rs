@@ -295,7 +295,7 @@ pub(crate) async fn create_checked(
         state,
         command,
         &cause(caller, context),
-        hash,
+        hash.map(iam_app::commands::NewPassword::hashed),
         &new.creation,
     )
     .await
@@ -585,7 +585,7 @@ async fn replace_with(
         },
         &cause(caller, context),
         Some(row.revision as u64),
-        hash,
+        hash.map(iam_app::commands::NewPassword::hashed),
     )
     .await?;
     let (Some(user), Some(revision)) = (&written.user, written.revision) else {

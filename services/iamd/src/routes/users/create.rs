@@ -45,6 +45,7 @@ pub(crate) async fn create(
     body: web::Json<UserRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let request = body.into_inner();
+    crate::limits::check(&request)?;
     check_schemas(&request)?;
     let mut new_user = NewUser {
         id: UserId::new(uuid::Uuid::now_v7()),
@@ -92,7 +93,7 @@ pub(crate) async fn create(
                 &state,
                 command,
                 &cause(&caller, &context),
-                password_hash,
+                password_hash.map(iam_app::commands::NewPassword::hashed),
                 &creation,
             )
             .await;

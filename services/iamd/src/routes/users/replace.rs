@@ -60,6 +60,7 @@ pub(crate) async fn replace(
     .map_err(|denied| ApiError::forbidden(denied.0))?;
     let if_match = check_if_match(&http, &row)?;
     let request = body.into_inner();
+    crate::limits::check(&request)?;
     check_schemas(&request)?;
     check_immutable(&request, &row)?;
     if request.password.is_some() {
