@@ -9,6 +9,7 @@ mod support;
 
 mod audit;
 mod console;
+mod crash;
 mod fuzz;
 mod import;
 mod isolation;
