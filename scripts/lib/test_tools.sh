@@ -8,7 +8,7 @@
 #                       and chromium with apt when they are missing (as root).
 #                       Exports IAM_TEST_PYTHON and IAM_TEST_CHROMIUM.
 
-TEST_PYTHON_PACKAGES=(ocsf-json-schema==1.2.0 jsonschema==4.26.0 playwright==1.65.2)
+TEST_PYTHON_PACKAGES=(ocsf-json-schema==1.2.0 jsonschema==4.26.0 playwright==1.65.2 schemathesis==4.32.5)
 PYVCLOUD_PACKAGE=pyvcloud==18.2.2
 
 apt_install() {
@@ -26,7 +26,7 @@ ensure_test_tools() {
     local venv=target/test-venv
     python3 -c 'import venv, ensurepip' 2>/dev/null || apt_install python3-venv
     command -v chromium >/dev/null || apt_install chromium
-    if ! "$venv/bin/python" -c 'import ocsf_json_schema, jsonschema, playwright' 2>/dev/null; then
+    if ! "$venv/bin/python" -c 'import ocsf_json_schema, jsonschema, playwright, schemathesis' 2>/dev/null; then
         echo "==> installing the test tools from PyPI (${TEST_PYTHON_PACKAGES[*]})"
         rm -rf "$venv"
         python3 -m venv "$venv"
@@ -46,6 +46,7 @@ ensure_test_tools() {
     fi
     export IAM_TEST_PYVCLOUD="$PWD/$pyvcloud"
     export IAM_TEST_PYTHON="$PWD/$venv/bin/python"
+    export IAM_TEST_SCHEMATHESIS="$PWD/$venv/bin/schemathesis"
     IAM_TEST_CHROMIUM="$(command -v chromium)"
     export IAM_TEST_CHROMIUM
 }

@@ -18,6 +18,7 @@ mod organizations;
 mod otlp;
 mod passwords;
 mod replicas;
+mod schemathesis;
 mod scim;
 mod secrets;
 mod startup;
