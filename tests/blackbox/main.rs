@@ -10,6 +10,7 @@ mod support;
 mod audit;
 mod console;
 mod crash;
+mod faults;
 mod fuzz;
 mod import;
 mod isolation;

@@ -54,6 +54,11 @@ pub(crate) async fn spawn_app_with(kind: Kind, env: &[(&str, &str)]) -> TestApp 
     start(Arc::new(database), env)
 }
 
+/// Starts `iamd` on `database` (with extra environment variables).
+pub(crate) fn spawn_app_on(database: TestDatabase, env: &[(&str, &str)]) -> TestApp {
+    start(Arc::new(database), env)
+}
+
 /// Several `iamd` processes on one PostgreSQL database.
 pub(crate) struct Replicas {
     pub(crate) apps: Vec<TestApp>,

@@ -16,6 +16,7 @@ pub mod idempotency;
 pub mod mailer;
 pub mod passwords;
 mod recent_callers;
+pub mod storage;
 pub mod token_expiry;
 pub mod users;
 

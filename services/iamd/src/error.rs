@@ -64,9 +64,19 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, message)
     }
 
-    /// 500: logs the cause, tells the caller nothing internal.
+    /// 500: logs the cause, tells the caller nothing internal. A fault of
+    /// the database itself (unreachable, full, read-only) is 503 with
+    /// `Retry-After` and a sentence that says which.
     pub(crate) fn internal(cause: impl Into<anyhow::Error>) -> Self {
         let cause = cause.into();
+        if let Some(fault) = iam_app::storage::StorageFault::of(&cause) {
+            tracing::warn!(
+                error = format!("{cause:#}"),
+                ?fault,
+                "the database failed the request"
+            );
+            return Self::new(StatusCode::SERVICE_UNAVAILABLE, fault.message());
+        }
         tracing::error!(error = format!("{cause:#}"), "request failed");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -63,10 +63,13 @@ impl ScimApiError {
     pub(crate) fn parts(&self) -> (u16, Value) {
         match self {
             ScimApiError::Refused(error) => (error.status, error.body()),
-            ScimApiError::Internal(_) => (
-                500,
-                ScimError::new(500, None, "The service failed; the failure is logged.").body(),
-            ),
+            ScimApiError::Internal(error) => match iam_app::storage::StorageFault::of(error) {
+                Some(fault) => (503, ScimError::new(503, None, fault.message()).body()),
+                None => (
+                    500,
+                    ScimError::new(500, None, "The service failed; the failure is logged.").body(),
+                ),
+            },
         }
     }
 }
