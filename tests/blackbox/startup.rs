@@ -502,3 +502,81 @@ async fn the_described_length_limits_are_the_enforced_ones() {
         }
     }
 }
+
+/// An engine whose advisory locks do not exclude each other (simulated on
+/// PostgreSQL by functions of the same names that grant every lock, found
+/// first on the search path) is refused at start-up, with one line that
+/// names the variable and says why.
+#[tokio::test]
+async fn an_engine_with_no_op_advisory_locks_is_refused_at_start_up() {
+    use sqlx::Connection;
+    let database = iam_test_databases::TestDatabase::new(Kind::Postgres)
+        .await
+        .expect("a test database");
+    let mut connection = sqlx::PgConnection::connect(database.url()).await.unwrap();
+    for statement in [
+        "CREATE FUNCTION public.pg_advisory_xact_lock(bigint) RETURNS void LANGUAGE sql AS 'SELECT'",
+        "CREATE FUNCTION public.pg_try_advisory_xact_lock(bigint) RETURNS boolean LANGUAGE sql AS 'SELECT true'",
+    ] {
+        sqlx::query(statement)
+            .execute(&mut connection)
+            .await
+            .unwrap();
+    }
+    let url = format!(
+        "{}?options=-c%20search_path%3Dpublic%2Cpg_catalog",
+        database.url()
+    );
+    let folder = tempfile::tempdir().unwrap();
+    let (status, stderr) = run_to_exit(
+        folder.path(),
+        &[
+            ("IAM_DATABASE_URL", url.as_str()),
+            ("IAM_LISTEN", "127.0.0.1:0"),
+        ],
+    );
+    assert!(!status.success(), "iamd must not start: {stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("IAM_DATABASE_URL") && stderr.contains("advisory locks do not exclude"),
+        "{stderr}"
+    );
+}
+
+/// `/metrics` lists what the README says: logins and token
+/// authentications by outcome, append latency and group size, projection
+/// lag, and the change feed's subscribers.
+#[tokio::test]
+async fn metrics_cover_logins_tokens_appends_projections_and_the_feed() {
+    let app =
+        crate::support::spawn_app_with(Kind::Sqlite, &[("IAM_GRPC_LISTEN", "127.0.0.1:0")]).await;
+    let admin = app.admin().await;
+    assert_eq!(
+        app.try_login(crate::support::ADMIN, "wrong password")
+            .await
+            .status(),
+        401
+    );
+    let refused = app
+        .client
+        .get(app.url("/api/iam/Users"))
+        .header("Authorization", "Token iam_not_a_real_token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    app.create_tenant(&admin, "Acme", true).await;
+    let text = app.get("/metrics").await.text().await.unwrap();
+    for name in [
+        "iam_logins_total{outcome=\"succeeded\"} 1",
+        "iam_logins_total{outcome=\"failed\"} 1",
+        "iam_token_authentications_total{outcome=\"refused\"} 1",
+        "iam_eventstore_append_seconds",
+        "iam_eventstore_commit_seconds",
+        "iam_eventstore_group_appends",
+        "iam_projection_lag_events",
+        "http_request_duration_seconds",
+    ] {
+        assert!(text.contains(name), "/metrics lacks `{name}`:\n{text}");
+    }
+}

@@ -70,27 +70,32 @@ pub(crate) struct Replicas {
 /// bootstrapped with [`ADMIN`]): the first alone, so that it bootstraps the
 /// empty database, then the others at once; waits until each listens.
 pub(crate) async fn spawn_replicas(n: usize) -> Replicas {
-    replicas(n, 1).await
+    replicas(n, 1, &[]).await
+}
+
+/// [`spawn_replicas`] with extra environment variables for each.
+pub(crate) async fn spawn_replicas_with(n: usize, env: &[(&str, &str)]) -> Replicas {
+    replicas(n, 1, env).await
 }
 
 /// Starts `n` `iamd` processes at once on one fresh, empty PostgreSQL
 /// database, so that they all bootstrap it at the same moment.
 pub(crate) async fn spawn_replicas_at_once(n: usize) -> Replicas {
-    replicas(n, 0).await
+    replicas(n, 0, &[]).await
 }
 
 /// `n` replicas: `alone` of them one after the other, then the rest at once.
-async fn replicas(n: usize, alone: usize) -> Replicas {
+async fn replicas(n: usize, alone: usize, env: &[(&str, &str)]) -> Replicas {
     let database = Arc::new(
         TestDatabase::new(Kind::Postgres)
             .await
             .expect("a test database"),
     );
     let mut apps: Vec<TestApp> = (0..alone.min(n))
-        .map(|_| start(Arc::clone(&database), &[]))
+        .map(|_| start(Arc::clone(&database), env))
         .collect();
     // Launched before any is waited for: they migrate and bootstrap at once.
-    let launched: Vec<Launched> = (apps.len()..n).map(|_| launch(&database, &[])).collect();
+    let launched: Vec<Launched> = (apps.len()..n).map(|_| launch(&database, env)).collect();
     apps.extend(
         launched
             .into_iter()
@@ -181,7 +186,11 @@ fn listening_address(process: &mut Child, log: Arc<Mutex<Vec<String>>>) -> mpsc:
                 }
             }
             if let Some(at) = line.find("listening on http://") {
-                let url = line[at + "listening on ".len()..].trim().to_owned();
+                // Up to the end of the address (a JSON log line goes on).
+                let url: String = line[at + "listening on ".len()..]
+                    .chars()
+                    .take_while(|c| !c.is_whitespace() && *c != '"')
+                    .collect();
                 if let Some(found) = found.take() {
                     let _ = found.send(url);
                 }

@@ -106,7 +106,15 @@ pub async fn authenticate(
         None => {
             let now = chrono::Utc::now().timestamp_millis();
             let resolved = if via_token {
-                api_token_holder(state, token.trim(), &hash, now).await?
+                let holder = api_token_holder(state, token.trim(), &hash, now).await;
+                let outcome = if holder.is_ok() {
+                    "accepted"
+                } else {
+                    "refused"
+                };
+                metrics::counter!("iam_token_authentications_total", "outcome" => outcome)
+                    .increment(1);
+                holder?
             } else if scheme.eq_ignore_ascii_case("bearer") {
                 let (user, must_change_password) = state
                     .read_models

@@ -280,6 +280,7 @@ pub async fn created_user(state: &App, id: UserId) -> Result<UserWritten, AppErr
 /// Creates a user: decides on a stream that cannot exist yet (its id is
 /// new), claims the user name, and hands the password hash, if any, to the
 /// credentials hook in the same transaction.
+#[tracing::instrument(name = "command", skip_all, fields(kind = "CreateUser"))]
 pub async fn create_user(
     state: &App,
     command: UserCommand,
@@ -335,6 +336,7 @@ pub async fn run_user_command(
 /// [`run_user_command`], handing a new password (for a command that sets
 /// one) to the credentials hook in the append's transaction. A change
 /// of the user name moves its claim.
+#[tracing::instrument(name = "command", skip_all, fields(stream = %id.stream()))]
 pub async fn run_user_command_with_password(
     state: &App,
     id: UserId,
@@ -418,6 +420,7 @@ pub async fn run_user_command_with_password(
 /// deleted only by it) and revokes its tokens, wherever they are scoped:
 /// its sessions end and its password is forgotten in the same transaction
 /// as the deletion.
+#[tracing::instrument(name = "command", skip_all, fields(stream = %id.stream(), kind = "DeleteUser"))]
 pub async fn delete_user(
     state: &App,
     id: UserId,
@@ -468,6 +471,7 @@ pub async fn load_token(
 /// Decides and appends a token command. A concurrent change to the token
 /// (two downloads at once) is decided again on the new state, so the loser
 /// hears why it lost (already downloaded) rather than "try again".
+#[tracing::instrument(name = "command", skip_all, fields(stream = %id.stream()))]
 pub async fn run_token_command(
     state: &App,
     id: TokenId,
@@ -510,6 +514,7 @@ pub async fn run_token_command(
 }
 
 /// Decides and appends an organization command (a create loads nothing).
+#[tracing::instrument(name = "command", skip_all, fields(stream = %id.stream()))]
 pub async fn run_org_command(
     state: &App,
     id: OrgId,
@@ -547,6 +552,7 @@ pub async fn run_org_command(
 /// events as `creation` says.
 /// Records a login attempt on its organization's login stream, durably:
 /// a login the audit cannot show does not happen.
+#[tracing::instrument(name = "command", skip_all, fields(kind = "RecordLogin"))]
 pub async fn record_login(
     state: &App,
     event: &iam_domain::login::LoginEvent,

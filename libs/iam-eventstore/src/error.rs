@@ -67,6 +67,10 @@ pub enum Error {
     #[error("corrupt row in the event log: {0}")]
     Corrupt(String),
 
+    /// The database engine cannot keep the log's guarantees.
+    #[error("{0}")]
+    UnsupportedEngine(String),
+
     /// An inline projection refused the append (it wrote nothing).
     #[error("inline projection failed: {0}")]
     Inline(String),

@@ -97,6 +97,7 @@ impl PostgresEventStore {
         migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
         migrator.run(&mut connection).await?;
         let head_position = head(&mut connection).await?;
+        ensure_advisory_locks_exclude(&mut connection, &options).await?;
         connection.close().await?;
         let pool = PgPoolOptions::new()
             .max_connections(8)
@@ -130,6 +131,55 @@ impl PostgresEventStore {
     pub fn pool(&self) -> &PgPool {
         &self.inner.pool
     }
+}
+
+/// The key of the advisory lock that start-up takes to see that such locks
+/// are real ("iam_prb").
+const PROBE_LOCK: i64 = 0x0069_616d_5f70_7262;
+
+/// Refuses an engine whose advisory locks do not exclude each other (a
+/// PostgreSQL-compatible engine may accept them as no-ops, CockroachDB for
+/// one): appends serialize on such a lock, and without it positions would
+/// no longer be gapless in commit order. `connection` takes the lock in a
+/// transaction; a second session must then fail to take it.
+async fn ensure_advisory_locks_exclude(
+    connection: &mut PgConnection,
+    options: &PgConnectOptions,
+) -> Result<()> {
+    let refuse = |why: String| {
+        Error::UnsupportedEngine(format!(
+            "IAM_DATABASE_URL: this database cannot keep the log's order: {why}. Appends serialize \
+             on a transaction-scoped advisory lock, and without a real one positions would no \
+             longer be gapless in commit order. Use PostgreSQL (see deploy/README.md)."
+        ))
+    };
+    let mut other = PgConnection::connect_with(options).await?;
+    sqlx::query("BEGIN").execute(&mut *connection).await?;
+    let taken = sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(PROBE_LOCK)
+        .execute(&mut *connection)
+        .await;
+    let outcome = match taken {
+        Err(error) => Err(refuse(format!("it has no advisory locks ({error})"))),
+        Ok(_) => {
+            let also: std::result::Result<bool, sqlx::Error> =
+                sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+                    .bind(PROBE_LOCK)
+                    .fetch_one(&mut other)
+                    .await;
+            match also {
+                Ok(false) => Ok(()),
+                Ok(true) => Err(refuse(
+                    "its advisory locks do not exclude each other (two sessions held the same one)"
+                        .into(),
+                )),
+                Err(error) => Err(refuse(format!("it has no advisory locks ({error})"))),
+            }
+        }
+    };
+    sqlx::query("ROLLBACK").execute(&mut *connection).await?;
+    let _ = other.close().await;
+    outcome
 }
 
 async fn head<'e>(executor: impl sqlx::PgExecutor<'e>) -> Result<u64> {

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use tokio::sync::{mpsc, oneshot, watch};
+use tracing::Instrument;
 
 use crate::event::{Append, AppendResult};
 use crate::inline::InlineHook;
@@ -40,6 +41,9 @@ pub(crate) type InlineSlot = Arc<OnceLock<Arc<dyn InlineHook>>>;
 struct Request {
     append: Append,
     reply: oneshot::Sender<Result<AppendResult>>,
+    /// The appender's `append` span: the group's commit (and the inline
+    /// projection in it) is traced under the first append's.
+    span: tracing::Span,
 }
 
 enum Job {
@@ -89,12 +93,34 @@ impl Writer {
     }
 
     pub(crate) async fn submit(&self, append: Append) -> Result<AppendResult> {
+        let started = Instant::now();
+        let span = tracing::info_span!(
+            "append",
+            stream = %append.stream,
+            position = tracing::field::Empty,
+            revision = tracing::field::Empty,
+        );
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .send(Job::Append(Request { append, reply }))
+            .send(Job::Append(Request {
+                append,
+                reply,
+                span: span.clone(),
+            }))
             .await
             .map_err(|_| Error::WriterStopped)?;
-        answer.await.map_err(|_| Error::WriterStopped)?
+        let result = answer.await.map_err(|_| Error::WriterStopped)?;
+        metrics::histogram!("iam_eventstore_append_seconds")
+            .record(started.elapsed().as_secs_f64());
+        if let Ok(appended) = &result {
+            if let Some(position) = appended.last_position() {
+                span.record("position", position);
+            }
+            if let Some(revision) = appended.revision {
+                span.record("revision", revision);
+            }
+        }
+        result
     }
 
     pub(crate) async fn sync(&self) -> Result<()> {
@@ -182,7 +208,34 @@ async fn run(
         previous_group = requests.len();
         let group: Vec<&Append> = requests.iter().map(|request| &request.append).collect();
         metrics::histogram!("iam_eventstore_group_appends").record(group.len() as f64);
-        let (outcomes, new_head) = commit_splitting(&mut committer, &group).await;
+        let committing = Instant::now();
+        // The commit writes the read models inline: the projection of the
+        // group's positions, traced under its first append.
+        let projection = tracing::info_span!(
+            parent: &requests[0].span,
+            "commit_and_project",
+            appends = group.len(),
+            first_position = tracing::field::Empty,
+            last_position = tracing::field::Empty,
+        );
+        for request in &requests[1..] {
+            projection.follows_from(&request.span);
+        }
+        let (outcomes, new_head) = commit_splitting(&mut committer, &group)
+            .instrument(projection.clone())
+            .await;
+        let positions = outcomes
+            .iter()
+            .filter_map(|outcome| outcome.as_ref().ok()?.positions);
+        if let (Some(first), Some(last)) = (
+            positions.clone().map(|(first, _)| first).min(),
+            positions.map(|(_, last)| last).max(),
+        ) {
+            projection.record("first_position", first);
+            projection.record("last_position", last);
+        }
+        metrics::histogram!("iam_eventstore_commit_seconds")
+            .record(committing.elapsed().as_secs_f64());
         if let Some(new_head) = new_head {
             advance(&head, new_head);
         }

@@ -5,6 +5,7 @@
 //! the `projections` commands read the log and write only read models.
 
 mod audit;
+mod feed;
 mod import;
 
 use std::process::ExitCode;
@@ -63,6 +64,16 @@ enum Command {
     /// The audit, from the audit read model.
     #[command(subcommand)]
     Audit(Audit),
+    /// The gRPC change feed of a running service.
+    #[command(subcommand)]
+    Feed(Feed),
+}
+
+#[derive(Debug, Subcommand)]
+enum Feed {
+    /// Print the feed as JSON Lines, from --from on and then live (--url,
+    /// --token; --org and --type narrow it).
+    Tail(feed::TailArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,6 +127,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Projections(projections) => projections,
         Command::Import(args) => return import::run(args).await,
+        Command::Feed(Feed::Tail(args)) => return feed::tail(args).await,
         Command::Audit(Audit::Export(args)) => {
             let read_models = ReadModels::connect(&cli.database_url)
                 .await

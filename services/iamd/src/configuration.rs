@@ -37,6 +37,10 @@ pub struct Settings {
     /// The service's external base URL, for links in mail
     /// (`IAM_PUBLIC_URL`); `None`: `http://` and the bound address.
     pub public_url: Option<String>,
+    /// Where the gRPC change feed listens (`IAM_GRPC_LISTEN`); `None`: off.
+    pub grpc_listen: Option<String>,
+    /// How log lines are written (`IAM_LOG_FORMAT`: `text` or `json`).
+    pub log_format: crate::telemetry::LogFormat,
 }
 
 pub use iam_app::bootstrap::{Bootstrap, Secret};
@@ -149,6 +153,17 @@ impl Settings {
             smtp_url: get("IAM_SMTP_URL")?.map(Secret::new),
             mail_from: mail_from(get("IAM_MAIL_FROM")?)?,
             public_url: public_url(get("IAM_PUBLIC_URL")?)?,
+            grpc_listen: get("IAM_GRPC_LISTEN")?,
+            log_format: match get("IAM_LOG_FORMAT")?.as_deref() {
+                None | Some("text") => crate::telemetry::LogFormat::Text,
+                Some("json") => crate::telemetry::LogFormat::Json,
+                Some(other) => {
+                    return Err(SettingsError::Invalid {
+                        variable: "IAM_LOG_FORMAT",
+                        reason: format!("expected `text` or `json`, got `{other}`"),
+                    });
+                }
+            },
         })
     }
 }

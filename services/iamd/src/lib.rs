@@ -8,6 +8,7 @@
 mod caller;
 pub mod configuration;
 mod error;
+pub mod feed;
 mod limits;
 mod negotiation;
 mod openapi;

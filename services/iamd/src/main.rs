@@ -20,7 +20,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let telemetry = match telemetry::init(settings.otlp_endpoint.as_deref()) {
+    let telemetry = match telemetry::init(settings.otlp_endpoint.as_deref(), settings.log_format) {
         Ok(telemetry) => telemetry,
         Err(error) => {
             eprintln!("iamd: {error:#}");

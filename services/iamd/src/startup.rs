@@ -198,12 +198,32 @@ impl Application {
             settings.token_sweep_interval,
         ));
 
+        if let Some(grpc_listen) = &settings.grpc_listen {
+            let listener = tokio::net::TcpListener::bind(grpc_listen)
+                .await
+                .with_context(|| format!("IAM_GRPC_LISTEN: cannot bind {grpc_listen}"))?;
+            let grpc_address = listener.local_addr()?;
+            let feed = crate::feed::Feed::server(state.app.clone());
+            tokio::spawn(async move {
+                let served = tonic::transport::Server::builder()
+                    .add_service(feed)
+                    .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener))
+                    .await;
+                if let Err(error) = served {
+                    tracing::error!(error = %error, "the change feed stopped");
+                }
+            });
+            // Black-box tests read the feed's port from this line.
+            tracing::info!("change feed listening on grpc://{grpc_address}");
+        }
         let openapi = <crate::openapi::ApiDoc as utoipa::OpenApi>::openapi();
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(crate::negotiation::require_supported_version))
                 .wrap(from_fn(crate::prometheus::record_request))
-                .wrap(TracingLogger::default())
+                // The request's context first, so that its root span
+                // carries the request's id and the client address it decided.
+                .wrap(TracingLogger::<crate::telemetry::RootSpan>::new())
                 .wrap(from_fn(crate::request_context::assign))
                 .wrap(from_fn(crate::security_headers::add))
                 .app_data(state.clone())

@@ -139,6 +139,12 @@ pub(crate) async fn login(
         ..request_cause(&context, Authentication::Password)
     };
     record_login(&state.app, &event, &cause).await?;
+    let outcome = if accepted.is_some() {
+        "succeeded"
+    } else {
+        "failed"
+    };
+    metrics::counter!("iam_logins_total", "outcome" => outcome).increment(1);
     let Some(user) = accepted else {
         // Each failure holds the answer back a little longer (the limit
         // then refuses the name or address outright).
@@ -184,6 +190,7 @@ async fn throttled(
         ),
         seconds,
     );
+    metrics::counter!("iam_logins_total", "outcome" => "throttled").increment(1);
     if !refused.first {
         return Err(answer);
     }
