@@ -400,3 +400,67 @@ async fn subscribers_on_two_replicas_see_both_replicas_events_once_in_order() {
         assert_eq!(positions, expected, "the feed of replica {name}");
     }
 }
+
+/// A token revoked while its stream is open ends the stream (within the
+/// feed's recheck, a few seconds), idle or not.
+#[tokio::test]
+async fn revoking_the_token_ends_its_open_stream() {
+    let app = spawn_app_with(Kind::Sqlite, &[("IAM_GRPC_LISTEN", "127.0.0.1:0")]).await;
+    let url = feed_url(&app).await;
+    let admin = app.admin().await;
+    let admin_id = app.users(&admin, None).await["users"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token: Value = app
+        .create_token(&admin, &admin_id, 30)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token_id = token["id"].as_str().unwrap().to_owned();
+    let secret: Value = app
+        .download_token(&admin, &admin_id, &token_id)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let secret = secret["token"].as_str().unwrap().to_owned();
+    let mut client = EventFeedClient::connect(url).await.unwrap();
+    let mut request = tonic::Request::new(SubscribeRequest::default());
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Token {secret}").parse().unwrap());
+    let mut stream = client.subscribe(request).await.unwrap().into_inner();
+    // Caught up with the log so far.
+    let head = the_log(&app).await.last().unwrap().0;
+    loop {
+        let event = stream.message().await.unwrap().unwrap();
+        if event.position >= head {
+            break;
+        }
+    }
+    let revoked = app
+        .request(
+            reqwest::Method::POST,
+            &format!("/api/iam/Users/{admin_id}/tokens/{token_id}/revoke"),
+            &admin,
+            None,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    let ended = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match stream.message().await {
+                Ok(Some(_)) => continue,
+                other => return other,
+            }
+        }
+    })
+    .await
+    .expect("the stream ends once the token is revoked");
+    let status = ended.expect_err("it ends with a status");
+    assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
+}

@@ -22,6 +22,8 @@ use tonic::{Request, Response, Status};
 const BUFFERED: usize = 256;
 /// Events read from the log at once, at most.
 const READ: usize = 256;
+/// How often an open stream checks that its token still authenticates.
+const RECHECK: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The `EventFeed` service over the application.
 #[derive(Debug, Clone)]
@@ -49,6 +51,15 @@ fn status_of(error: iam_app::AppError) -> Status {
             Status::internal("The service could not authenticate the request; it has been logged.")
         }
     }
+}
+
+/// Whether the subscription's token still authenticates (not revoked or
+/// expired, its user active).
+async fn still_authorized(app: &iam_app::App, authorization: Option<&str>) -> Result<(), Status> {
+    iam_app::authentication::authenticate(app, authorization, None)
+        .await
+        .map(|_| ())
+        .map_err(status_of)
 }
 
 #[tonic::async_trait]
@@ -96,12 +107,26 @@ impl EventFeed for Feed {
         let (sender, receiver) = mpsc::channel(BUFFERED);
         let store = Arc::clone(&self.app.store);
         let head = Arc::clone(&self.app.store);
+        let app = Arc::clone(&self.app);
         tokio::spawn(async move {
             let mut subscription = store.subscribe_all(from);
+            let mut checked = tokio::time::Instant::now();
             'follow: loop {
-                let batch = match subscription.next_batch(READ).await {
-                    Ok(batch) => batch,
-                    Err(error) => {
+                // A token revoked or a user deactivated while the stream is
+                // open ends it within a recheck, idle or not.
+                if checked.elapsed() >= RECHECK {
+                    checked = tokio::time::Instant::now();
+                    if let Err(status) = still_authorized(&app, authorization.as_deref()).await {
+                        let _ = sender.send(Err(status)).await;
+                        break;
+                    }
+                }
+                // Reading is cancel-safe: a wait cut short loses nothing.
+                let batch = match tokio::time::timeout(RECHECK, subscription.next_batch(READ)).await
+                {
+                    Err(_) => continue,
+                    Ok(Ok(batch)) => batch,
+                    Ok(Err(error)) => {
                         tracing::warn!(error = %error, "change feed: cannot read the log");
                         let _ = sender
                             .send(Err(Status::unavailable("The event log cannot be read; subscribe again from your last position plus one.")))
@@ -109,6 +134,13 @@ impl EventFeed for Feed {
                         break;
                     }
                 };
+                if checked.elapsed() >= RECHECK {
+                    checked = tokio::time::Instant::now();
+                    if let Err(status) = still_authorized(&app, authorization.as_deref()).await {
+                        let _ = sender.send(Err(status)).await;
+                        break;
+                    }
+                }
                 if let (Ok(head), Some(last)) = (head.head_position().await, batch.last()) {
                     metrics::gauge!("iam_feed_lag_events")
                         .set(head.saturating_sub(last.position) as f64);
