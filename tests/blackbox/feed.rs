@@ -200,6 +200,10 @@ async fn a_subscriber_started_midway_sees_every_event_once_in_order(kind: Kind) 
     }
     let log = the_log(&app).await;
     let head = log.last().unwrap().0;
+    // Both streams are open: the metrics count them.
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("iam_feed_subscribers 2"), "{metrics}");
+    assert!(metrics.contains("iam_feed_lag_events"), "{metrics}");
     until.send_replace(head);
     let last_of_acme = log
         .iter()
