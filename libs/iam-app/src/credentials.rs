@@ -308,29 +308,25 @@ pub async fn open_session(
     user_id: &str,
     ttl: Duration,
 ) -> anyhow::Result<OpenedSession> {
-    let must_change: Option<i64> =
-        sqlx::query_scalar("SELECT must_change FROM credentials WHERE user_id = $1")
-            .bind(user_id.to_owned())
-            .fetch_optional(read_models.pool())
-            .await?;
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes)
         .map_err(|error| anyhow::anyhow!("no randomness for a session token: {error}"))?;
     let token = URL_SAFE_NO_PAD.encode(bytes);
     let expires_at = chrono::Utc::now().timestamp_millis() + ttl.as_millis() as i64;
-    sqlx::query(
+    // One statement: the session takes the password's must-change flag.
+    let must_change: i64 = sqlx::query_scalar(
         "INSERT INTO sessions (token_hash, user_id, expires_at, must_change_password) \
-         VALUES ($1, $2, $3, $4)",
+         SELECT $1, $2, $3, COALESCE((SELECT must_change FROM credentials WHERE user_id = $2), 0) \
+         RETURNING must_change_password",
     )
     .bind(sha256_hex(&token))
     .bind(user_id.to_owned())
     .bind(expires_at)
-    .bind(must_change.unwrap_or(0))
-    .execute(read_models.pool())
+    .fetch_one(read_models.pool())
     .await?;
     Ok(OpenedSession {
         token,
-        must_change_password: must_change.unwrap_or(0) != 0,
+        must_change_password: must_change != 0,
     })
 }
 

@@ -102,15 +102,3 @@ pub async fn complete_reset(
     };
     run_user_command_with_password(state, id, command, &cause, None, Some(password)).await
 }
-
-/// Whether user `id` must change its password before anything else (a
-/// generated bootstrap password).
-pub async fn must_change(state: &App, id: &str) -> Result<bool, AppError> {
-    let flag: Option<i64> =
-        sqlx::query_scalar("SELECT must_change FROM credentials WHERE user_id = $1")
-            .bind(id.to_owned())
-            .fetch_optional(state.read_models.pool())
-            .await
-            .map_err(AppError::internal)?;
-    Ok(flag.unwrap_or(0) != 0)
-}

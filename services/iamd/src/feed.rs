@@ -105,15 +105,16 @@ impl EventFeed for Feed {
         tracing::info!(from, scope = ?scope, "change feed subscriber");
         metrics::gauge!("iam_feed_subscribers").increment(1.0);
         let (sender, receiver) = mpsc::channel(BUFFERED);
-        let store = Arc::clone(&self.app.store);
-        let head = Arc::clone(&self.app.store);
         let app = Arc::clone(&self.app);
         tokio::spawn(async move {
-            let mut subscription = store.subscribe_all(from);
+            let mut subscription = app.store.subscribe_all(from);
             let mut checked = tokio::time::Instant::now();
             'follow: loop {
+                // Reading is cancel-safe: a wait cut short loses nothing.
+                let read = tokio::time::timeout(RECHECK, subscription.next_batch(READ)).await;
                 // A token revoked or a user deactivated while the stream is
-                // open ends it within a recheck, idle or not.
+                // open ends it within a recheck, idle or not (a wait that
+                // timed out has always waited that long).
                 if checked.elapsed() >= RECHECK {
                     checked = tokio::time::Instant::now();
                     if let Err(status) = still_authorized(&app, authorization.as_deref()).await {
@@ -121,9 +122,7 @@ impl EventFeed for Feed {
                         break;
                     }
                 }
-                // Reading is cancel-safe: a wait cut short loses nothing.
-                let batch = match tokio::time::timeout(RECHECK, subscription.next_batch(READ)).await
-                {
+                let batch = match read {
                     Err(_) => continue,
                     Ok(Ok(batch)) => batch,
                     Ok(Err(error)) => {
@@ -134,14 +133,7 @@ impl EventFeed for Feed {
                         break;
                     }
                 };
-                if checked.elapsed() >= RECHECK {
-                    checked = tokio::time::Instant::now();
-                    if let Err(status) = still_authorized(&app, authorization.as_deref()).await {
-                        let _ = sender.send(Err(status)).await;
-                        break;
-                    }
-                }
-                if let (Ok(head), Some(last)) = (head.head_position().await, batch.last()) {
+                if let (Ok(head), Some(last)) = (app.store.head_position().await, batch.last()) {
                     metrics::gauge!("iam_feed_lag_events")
                         .set(head.saturating_sub(last.position) as f64);
                 }

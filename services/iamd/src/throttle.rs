@@ -47,6 +47,20 @@ pub(crate) struct Refused {
     pub(crate) first: bool,
 }
 
+impl Refused {
+    /// 429 with `Retry-After`, the same whether the user exists; `what`
+    /// failed ("logins", "password checks").
+    pub(crate) fn answer(&self, what: &str) -> crate::error::ApiError {
+        let seconds = self.retry_after.as_secs().max(1);
+        crate::error::ApiError::too_many_requests(
+            format!(
+                "Too many failed {what} for this user name or from this address; try again in {seconds} s."
+            ),
+            seconds,
+        )
+    }
+}
+
 /// The failure counts of names and addresses.
 #[derive(Debug)]
 pub struct LoginThrottle {

@@ -183,13 +183,7 @@ async fn throttled(
     user_name: &str,
     refused: crate::throttle::Refused,
 ) -> Result<HttpResponse, ApiError> {
-    let seconds = refused.retry_after.as_secs().max(1);
-    let answer = ApiError::too_many_requests(
-        format!(
-            "Too many failed logins for this user name or from this address; try again in {seconds} s."
-        ),
-        seconds,
-    );
+    let answer = refused.answer("logins");
     metrics::counter!("iam_logins_total", "outcome" => "throttled").increment(1);
     if !refused.first {
         return Err(answer);

@@ -90,13 +90,7 @@ pub(crate) async fn change(
     let user_name = caller.user.user_name.clone();
     let address = context.source_address.as_deref();
     if let Err(refused) = state.login_throttle.check(&user_name, address) {
-        let seconds = refused.retry_after.as_secs().max(1);
-        return Err(ApiError::too_many_requests(
-            format!(
-                "Too many failed attempts for this user or from this address; try again in {seconds} s."
-            ),
-            seconds,
-        ));
+        return Err(refused.answer("password checks"));
     }
     let hash = iam_app::credentials::password_hash(&state.read_models, &caller.user.id)
         .await
